@@ -1,0 +1,274 @@
+"""Magnitude pruning: masks computed by pure functions, applied in a separate step.
+
+A set of masks is a ``dict`` from a layer's qualified name (as in
+``model.named_modules()``) to a ``torch.bool`` tensor shaped like its weight.
+The functions here never change a model except :func:`apply_masks` and the
+seed-compatible ``prune_*_by_saliency`` wrappers, which say so.
+
+``amount`` means what it means in ``torch.nn.utils.prune``: a float in
+``[0, 1]`` is a fraction, a non-negative int a count, both of the weights
+still unmasked. Ties at the cut are broken by position, so exactly the
+requested number of weights is pruned.
+
+Example:
+    >>> weights = weight_snapshot(model)            # keep for previews
+    >>> masks = masks_by_amount(weights, 0.5, base=current_masks(model))
+    >>> [d.density for d in densities(masks)]        # preview, model unchanged
+    >>> apply_masks(model, masks)                    # commit
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from workbench.errors import MaskError, PruningError
+from workbench.sparse.layers import MaskedLayer, as_bool_mask
+from workbench.sparse.module import named_maskable_layers
+
+__all__ = [
+    "LayerDensity",
+    "PruningStrategy",
+    "apply_masks",
+    "current_masks",
+    "densities",
+    "masks_by_amount",
+    "masks_by_threshold",
+    "prune_layer_by_saliency",
+    "prune_network_by_saliency",
+    "smallest_k",
+    "threshold_for_amount",
+    "weight_snapshot",
+]
+
+Masks = dict[str, torch.Tensor]
+Scope = Literal["global", "layer"]
+
+
+class PruningStrategy(enum.Enum):
+    """How ``value`` of ``prune_*_by_saliency`` is read."""
+
+    PERCENTAGE = "percentage"  # that percent of the remaining weights, 0 to 100
+    ABSOLUTE = "absolute"  # that many of the remaining weights
+
+
+@dataclass(frozen=True)
+class LayerDensity:
+    """Kept and designed connections of one layer."""
+
+    name: str
+    kept: int
+    total: int
+
+    @property
+    def density(self) -> float:
+        return self.kept / self.total if self.total else 0.0
+
+
+def weight_snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Detached copies of every maskable layer's weights, by layer name."""
+    return {name: layer.weight.detach().clone() for name, layer in named_maskable_layers(model)}
+
+
+def current_masks(model: nn.Module) -> Masks:
+    """Copies of every maskable layer's mask, by layer name."""
+    return {name: layer.mask.detach().clone() for name, layer in named_maskable_layers(model)}
+
+
+def _base(weights: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor] | None) -> Masks:
+    if base is None:
+        return {name: torch.ones_like(w, dtype=torch.bool) for name, w in weights.items()}
+    missing = set(weights) - set(base)
+    if missing:
+        raise MaskError(f"no base mask for layers {sorted(missing)}")
+    return {name: as_bool_mask(base[name], w.shape, what=f"base mask of {name!r}") for name, w in weights.items()}
+
+
+def masks_by_threshold(
+    weights: Mapping[str, torch.Tensor], threshold: float, *, base: Mapping[str, torch.Tensor] | None = None
+) -> Masks:
+    """Keep the weights with ``|w| > threshold`` that ``base`` keeps (pure).
+
+    Raises:
+        PruningError: ``threshold`` is negative or NaN.
+    """
+    if not threshold >= 0:
+        raise PruningError(f"threshold must be a non-negative number, got {threshold!r}")
+    base_masks = _base(weights, base)
+    return {name: base_masks[name] & (w.abs() > threshold) for name, w in weights.items()}
+
+
+def _count(amount: float | int, remaining: int) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise PruningError(f"amount must be a float in [0, 1] or a non-negative int, got {amount!r}")
+    if isinstance(amount, float):
+        if not 0.0 <= amount <= 1.0:
+            raise PruningError(f"amount {amount!r} is a float outside [0, 1]")
+        return round(amount * remaining)
+    if amount < 0 or amount > remaining:
+        raise PruningError(f"amount {amount} is not between 0 and the {remaining} remaining weights")
+    return amount
+
+
+def smallest_k(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool mask of exactly the ``k`` smallest entries of a 1-D tensor (ties by position)."""
+    n = values.numel()
+    selected = torch.zeros(n, dtype=torch.bool, device=values.device)
+    if k <= 0 or n == 0:
+        return selected
+    if k >= n:
+        return ~selected
+    cut = torch.kthvalue(values, k).values
+    selected = values < cut
+    missing = k - int(selected.sum())
+    if missing > 0:
+        ties = torch.nonzero(values == cut).flatten()[:missing]
+        selected[ties] = True
+    return selected
+
+
+def masks_by_amount(
+    weights: Mapping[str, torch.Tensor],
+    amount: float | int,
+    *,
+    scope: Scope = "global",
+    base: Mapping[str, torch.Tensor] | None = None,
+) -> Masks:
+    """Prune ``amount`` of the weights that ``base`` keeps, smallest magnitude first (pure).
+
+    Args:
+        weights: weights by layer name (see :func:`weight_snapshot`).
+        amount: fraction in ``[0, 1]`` or count of the remaining weights.
+        scope: ``"global"`` ranks all layers together; ``"layer"`` prunes
+            ``amount`` of every layer separately (a count then applies per layer).
+        base: masks to start from (default: all on). Masked weights stay masked.
+
+    Raises:
+        PruningError: ``amount`` or ``scope`` out of range.
+    """
+    base_masks = _base(weights, base)
+    if scope == "layer":
+        result = {}
+        for name, w in weights.items():
+            keep = base_masks[name].flatten()
+            alive = w.detach().abs().flatten()[keep]
+            pruned = smallest_k(alive, _count(amount, alive.numel()))
+            new = keep.clone()
+            new[keep.nonzero().flatten()[pruned]] = False
+            result[name] = new.view_as(w)
+        return result
+    if scope != "global":
+        raise PruningError(f"unknown scope {scope!r}; expected 'global' or 'layer'")
+    names = list(weights)
+    alive = [weights[n].detach().abs().flatten()[base_masks[n].flatten()] for n in names]
+    flat = torch.cat([a.to(alive[0].dtype) for a in alive]) if alive else torch.zeros(0)
+    pruned = smallest_k(flat, _count(amount, flat.numel()))
+    result, start = {}, 0
+    for name, a in zip(names, alive, strict=True):
+        keep = base_masks[name].flatten()
+        new = keep.clone()
+        new[keep.nonzero().flatten()[pruned[start : start + a.numel()]]] = False
+        result[name] = new.view_as(weights[name])
+        start += a.numel()
+    return result
+
+
+def threshold_for_amount(
+    weights: Mapping[str, torch.Tensor], amount: float, *, base: Mapping[str, torch.Tensor] | None = None
+) -> float:
+    """The magnitude below which ``amount`` (a fraction) of the remaining weights lie."""
+    base_masks = _base(weights, base)
+    flat = torch.cat([w.detach().abs().flatten()[base_masks[n].flatten()] for n, w in weights.items()])
+    k = _count(float(amount), flat.numel())
+    return float(torch.kthvalue(flat, k).values) if k > 0 else 0.0
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Copy ``masks`` into the model's layers (mutates ``model``).
+
+    Raises:
+        MaskError: a name is not a maskable layer of ``model``, or a mask does not fit.
+    """
+    layers = dict(named_maskable_layers(model))
+    unknown = set(masks) - set(layers)
+    if unknown:
+        raise MaskError(f"not maskable layers of this model: {sorted(unknown)}")
+    for name, mask in masks.items():
+        layers[name].mask = mask
+
+
+def densities(masks: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor] | None = None) -> list[LayerDensity]:
+    """Kept / designed connections per layer, in the order of ``masks``.
+
+    ``base`` gives the designed connections (default: every entry).
+    """
+    out = []
+    for name, mask in masks.items():
+        total = int(base[name].sum()) if base is not None else mask.numel()
+        out.append(LayerDensity(name, int(mask.sum()), total))
+    return out
+
+
+# ----------------------------------------------------------------- seed-compatible API
+
+
+def _amount(value: float | int, strategy: PruningStrategy) -> float | int:
+    if strategy == PruningStrategy.PERCENTAGE:
+        if not 0 <= value <= 100:
+            raise PruningError(f"percentage {value!r} is outside [0, 100]")
+        return float(value) / 100.0
+    if strategy == PruningStrategy.ABSOLUTE:
+        if int(value) != value or value < 0:
+            raise PruningError(f"absolute amount must be a non-negative int, got {value!r}")
+        return int(value)
+    raise PruningError(f"unknown pruning strategy {strategy!r}")
+
+
+def prune_layer_by_saliency(
+    layer: MaskedLayer, value: float | int, strategy: PruningStrategy = PruningStrategy.PERCENTAGE
+) -> None:
+    """Mask ``value`` percent (or that many) of the layer's remaining weights, smallest first.
+
+    Mutates ``layer.mask``; stored weights are left as they are.
+    """
+    if not isinstance(layer, MaskedLayer):
+        raise MaskError(f"{type(layer).__name__} is not a maskable layer")
+    masks = masks_by_amount({"": layer.weight}, _amount(value, strategy), base={"": layer.mask})
+    layer.mask = masks[""]
+
+
+def prune_network_by_saliency(
+    model: nn.Module, value: float | int, strategy: PruningStrategy = PruningStrategy.PERCENTAGE
+) -> None:
+    """Mask ``value`` percent (or that many) of all remaining weights, ranked across layers.
+
+    Finds maskable layers at any depth. Mutates the masks of ``model``.
+
+    Example:
+        >>> model = MaskedDeepFFN(784, 10, [200, 100])
+        >>> prune_network_by_saliency(model, 10, strategy=PruningStrategy.PERCENTAGE)
+    """
+    weights = weight_snapshot_view(model)
+    if not weights:
+        raise MaskError(f"{type(model).__name__} has no maskable layers")
+    masks = masks_by_amount(weights, _amount(value, strategy), base=current_masks_view(model))
+    apply_masks(model, masks)
+
+
+def weight_snapshot_view(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Like :func:`weight_snapshot` without copying (for immediate use)."""
+    return {name: layer.weight.detach() for name, layer in named_maskable_layers(model)}
+
+
+def current_masks_view(model: nn.Module) -> Masks:
+    """Like :func:`current_masks` without copying (for immediate use)."""
+    return {name: layer.mask for name, layer in named_maskable_layers(model)}
+
+
+def layer_names(model: nn.Module) -> Iterable[str]:
+    return [name for name, _ in named_maskable_layers(model)]

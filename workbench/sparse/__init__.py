@@ -1,0 +1,23 @@
+"""Masked models: layers with boolean masks and networks shaped by graphs."""
+
+from workbench.graph import CachedLayeredGraph, LayeredGraph
+from workbench.sparse.cell import DeepCellDAN
+from workbench.sparse.dan import MaskedDeepDAN, dan_parameter_count
+from workbench.sparse.ffn import MaskedDeepFFN
+from workbench.sparse.layers import MaskedEdgeLayer, MaskedLayer, MaskedLinearLayer
+from workbench.sparse.module import MaskableModule, maskable_layers, named_maskable_layers
+
+__all__ = [
+    "CachedLayeredGraph",
+    "DeepCellDAN",
+    "LayeredGraph",
+    "MaskableModule",
+    "MaskedDeepDAN",
+    "MaskedDeepFFN",
+    "MaskedEdgeLayer",
+    "MaskedLayer",
+    "MaskedLinearLayer",
+    "dan_parameter_count",
+    "maskable_layers",
+    "named_maskable_layers",
+]

@@ -1,0 +1,238 @@
+"""``MaskedDeepDAN``: a network whose neurons and connections are the vertices and edges of a DAG.
+
+Every vertex ``v`` is one neuron, ``h_v = act(sum_{u->v} w_uv * h_u + b_v)``,
+with one bias and one activation per neuron and edges that may skip any number
+of layers. Sources (vertices without in-edges, isolated ones included) read
+the input through a maskable input layer; every sink (out-degree zero, in
+whatever layer it sits) feeds the output through a maskable output layer, so
+no neuron is dead by construction.
+
+Neurons are stored layer by layer (topological generations) in one activation
+matrix ``h`` of shape ``[B, N]``; each generation is computed with one gather
+and one scatter-add over its incoming edges, so cost grows with the number of
+edges, not with the product of layer sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.graph import Orientation, to_dag
+from workbench.sparse.ffn import flatten_input, input_shape_of
+from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
+from workbench.sparse.module import MaskableModule
+
+__all__ = ["DagIndex", "MaskedDeepDAN", "dag_index", "dan_parameter_count"]
+
+
+class DagIndex:
+    """A DAG as integer arrays: vertices in node order, edges, and layers.
+
+    Attributes:
+        nodes: vertex labels in the graph's node order.
+        source, target: ``[E]`` int64 vertex indices of every edge (graph edge order).
+        layer: ``[N]`` int64 topological generation of every vertex.
+        order: ``[N]`` vertex indices sorted by (layer, node order): row of ``h``.
+        position: ``[N]`` inverse of ``order``: the row of ``h`` holding vertex i.
+        bounds: ``[L + 1]`` start of each layer in ``order``.
+    """
+
+    def __init__(self, graph: nx.DiGraph) -> None:
+        self.nodes = list(graph.nodes)
+        n = len(self.nodes)
+        index = {v: i for i, v in enumerate(self.nodes)}
+        edges = np.fromiter(
+            (i for u, v in graph.edges for i in (index[u], index[v])), dtype=np.int64, count=2 * graph.number_of_edges()
+        ).reshape(-1, 2)
+        self.source, self.target = edges[:, 0].copy(), edges[:, 1].copy()
+        self.layer = _generations(n, self.source, self.target)
+        self.order = np.lexsort((np.arange(n), self.layer))
+        self.position = np.empty(n, dtype=np.int64)
+        self.position[self.order] = np.arange(n)
+        sizes = np.bincount(self.layer, minlength=1) if n else np.zeros(0, dtype=np.int64)
+        self.bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        out_degree = np.bincount(self.source, minlength=n)
+        self.sinks = np.flatnonzero(out_degree == 0)  # vertex indices, node order
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.bounds) - 1
+
+
+def _generations(n: int, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Longest-path layer of every vertex (Kahn's algorithm, one numpy step per layer)."""
+    layer = np.zeros(n, dtype=np.int64)
+    if n == 0 or source.size == 0:
+        return layer
+    by_source = np.argsort(source, kind="stable")
+    starts = np.searchsorted(source[by_source], np.arange(n + 1))
+    remaining = np.bincount(target, minlength=n)
+    frontier = np.flatnonzero(remaining == 0)
+    level = 0
+    while frontier.size:
+        layer[frontier] = level
+        counts = starts[frontier + 1] - starts[frontier]
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        picks = np.repeat(starts[frontier], counts) + offsets  # out-edges of the frontier
+        heads = target[by_source[picks]]
+        np.subtract.at(remaining, heads, 1)
+        frontier = np.unique(heads[remaining[heads] == 0])
+        level += 1
+    return layer
+
+
+def dag_index(structure: nx.Graph, orientation: Orientation = "bfs") -> tuple[nx.DiGraph, DagIndex]:
+    """Check (or orient) ``structure`` and index it; see :class:`DagIndex`."""
+    dag = to_dag(structure, orientation)
+    return dag, DagIndex(dag)
+
+
+def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int) -> int:
+    """Trainable parameters of ``MaskedDeepDAN(size_input, size_output, structure)``.
+
+    Input layer ``in * sources + sources``, one weight per edge and one bias per
+    other vertex, output layer ``sinks * out + out``.
+    """
+    n = structure.number_of_nodes()
+    if structure.is_directed():
+        sources = sum(1 for _, d in structure.in_degree() if d == 0)
+        sinks = sum(1 for _, d in structure.out_degree() if d == 0)
+    else:
+        dag = to_dag(structure)
+        return dan_parameter_count(dag, size_input, size_output)
+    return size_input * sources + n + structure.number_of_edges() + sinks * size_output + size_output
+
+
+class MaskedDeepDAN(MaskableModule):
+    """A masked network shaped by any directed acyclic graph.
+
+    Args:
+        size_input: number of input features or an input shape (flattened).
+        size_output: number of outputs (logits).
+        structure: an ``nx.DiGraph`` DAG, a :class:`~workbench.graph.LayeredGraph`,
+            or an undirected graph, oriented with ``orientation`` (see
+            :func:`workbench.graph.orient`).
+        orientation: ``"bfs"`` (default, shallow) or ``"index"`` (the seed's).
+        activation: module class applied to every neuron.
+
+    Attributes:
+        structure: the design, an ``nx.DiGraph`` with the original labels.
+        input_layer: ``MaskedLinearLayer(in, sources)``.
+        layers: one :class:`MaskedEdgeLayer` per topological generation after the first.
+        output_layer: ``MaskedLinearLayer(sinks, out)``.
+
+    Raises:
+        EmptyGraphError, CycleError: ``structure`` is empty or cyclic.
+    """
+
+    def __init__(
+        self,
+        size_input: int | Sequence[int] | torch.Size,
+        size_output: int,
+        structure: nx.Graph,
+        *,
+        orientation: Orientation = "bfs",
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.input_shape = input_shape_of(size_input)
+        self.structure, index = dag_index(structure, orientation)
+        self._nodes = index.nodes
+        self.num_neurons = len(index.nodes)
+        self.activation = activation()
+
+        position = torch.from_numpy(index.position)
+        row_vertex = torch.from_numpy(index.order)  # vertex at each row of h
+        self.register_buffer("row_vertex", row_vertex, persistent=False)
+        bounds = index.bounds.tolist()
+        self.layer_bounds = bounds
+        num_sources = bounds[1]
+        self.input_layer = MaskedLinearLayer(math.prod(self.input_shape), num_sources)
+
+        source, target = torch.from_numpy(index.source), torch.from_numpy(index.target)
+        edge_layer = torch.from_numpy(index.layer)[target]
+        blocks = []
+        for g in range(1, index.num_layers):
+            into = torch.nonzero(edge_layer == g).flatten()
+            src_rows, dst_rows = position[source[into]], position[target[into]]
+            order = torch.argsort(dst_rows * self.num_neurons + src_rows)
+            blocks.append(MaskedEdgeLayer(src_rows[order], dst_rows[order] - bounds[g], bounds[g + 1] - bounds[g]))
+        self.layers = nn.ModuleList(blocks)
+        self.register_buffer("sink_rows", position[torch.from_numpy(index.sinks)], persistent=False)
+        self.output_layer = MaskedLinearLayer(len(index.sinks), int(size_output))
+
+    @property
+    def num_layers(self) -> int:
+        """Topological generations of the structure (the sources are layer 0)."""
+        return len(self.layer_bounds) - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
+        x, unbatched = flatten_input(x, self.input_shape)  # [B, in]
+        h = x.new_empty(x.shape[0], self.num_neurons)  # [B, N], rows in layer order
+        bounds = self.layer_bounds
+        h[:, : bounds[1]] = self.activation(self.input_layer(x))
+        for g, block in enumerate(self.layers, start=1):
+            h[:, bounds[g] : bounds[g + 1]] = self.activation(block(h))
+        out = self.output_layer(h.index_select(1, self.sink_rows))  # [B, out]
+        return out[0] if unbatched else out
+
+    def node_at_row(self, row: int):
+        return self._nodes[int(self.row_vertex[row])]
+
+    def edge_arrays(self, *, masked: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vertex indices (node order) and weights of the edges of the structure.
+
+        Returns:
+            ``source, target, weight`` as numpy arrays; with ``masked`` only the
+            edges whose mask is on.
+        """
+        row_vertex = self.row_vertex.cpu()
+        sources, targets, weights = [], [], []
+        for g, block in enumerate(self.layers, start=1):
+            keep = block.mask.cpu() if masked else torch.ones_like(block.mask.cpu())
+            sources.append(row_vertex[block.source.cpu()[keep]])
+            targets.append(row_vertex[block.target.cpu()[keep] + self.layer_bounds[g]])
+            weights.append(block.weight.detach().cpu()[keep])
+        if not sources:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0, dtype=np.float32)
+        return (torch.cat(sources).numpy(), torch.cat(targets).numpy(), torch.cat(weights).float().numpy())
+
+    def generate_structure(self, include_input: bool = False, include_output: bool = False) -> nx.DiGraph:
+        """The design's vertices (same labels and attributes) and its unmasked edges.
+
+        On an unpruned model this is the design itself. With ``include_input``
+        the input features are added as vertices ``("input", i)`` connected to
+        the sources they feed; with ``include_output`` the outputs as
+        ``("output", j)`` fed by the sinks.
+        """
+        graph = nx.DiGraph()
+        graph.graph.update(self.structure.graph)
+        graph.add_nodes_from(self.structure.nodes(data=True))
+        source, target, _ = self.edge_arrays()
+        nodes = self._nodes
+        graph.add_edges_from(
+            (nodes[u], nodes[v], dict(self.structure.edges[nodes[u], nodes[v]]))
+            for u, v in zip(source.tolist(), target.tolist(), strict=True)
+        )
+        if include_input:
+            rows, cols = np.nonzero(self.input_layer.mask.cpu().numpy())  # [sources, in]
+            graph.add_nodes_from(("input", i) for i in range(self.input_layer.in_features))
+            graph.add_edges_from(
+                (("input", c), self.node_at_row(r)) for r, c in zip(rows.tolist(), cols.tolist(), strict=False)
+            )
+        if include_output:
+            rows, cols = np.nonzero(self.output_layer.mask.cpu().numpy())  # [out, sinks]
+            sink_rows = self.sink_rows.tolist()
+            graph.add_nodes_from(("output", j) for j in range(self.output_layer.out_features))
+            graph.add_edges_from(
+                (self.node_at_row(sink_rows[c]), ("output", r))
+                for r, c in zip(rows.tolist(), cols.tolist(), strict=False)
+            )
+        return graph

@@ -1,0 +1,102 @@
+"""``MaskedDeepFFN``: a feed-forward network of masked linear layers."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.errors import GraphError
+from workbench.sparse.layers import MaskedLinearLayer
+from workbench.sparse.module import MaskableModule
+
+__all__ = ["MaskedDeepFFN", "flatten_input", "input_shape_of"]
+
+
+def input_shape_of(size_input: int | Sequence[int] | torch.Size) -> tuple[int, ...]:
+    """``size_input`` (an int, a tuple or a ``torch.Size``) as a shape tuple."""
+    shape = (int(size_input),) if isinstance(size_input, int | np.integer) else tuple(int(s) for s in size_input)
+    if not shape or any(s < 1 for s in shape):
+        raise GraphError(f"input size must be a positive int or shape, got {size_input!r}")
+    return shape
+
+
+def flatten_input(x: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
+    """Reshape ``x`` of shape ``[*batch, *shape]`` or ``shape`` to ``[B, prod(shape)]``.
+
+    Returns the flat tensor and whether ``x`` was unbatched.
+    """
+    features = math.prod(shape)
+    if tuple(x.shape) == shape:
+        return x.reshape(1, features), True
+    return x.reshape(-1, features), False
+
+
+class MaskedDeepFFN(MaskableModule):
+    """A multilayer perceptron whose every linear layer is a :class:`MaskedLinearLayer`.
+
+    Args:
+        size_input: number of input features, or an input shape such as
+            ``(1, 28, 28)`` (inputs are flattened).
+        size_output: number of outputs (logits; no final activation).
+        hidden_layers: sizes of the hidden layers.
+        use_layer_norm: put a ``LayerNorm`` before each hidden activation.
+        activation: module class used after each hidden layer.
+
+    Example:
+        >>> model = MaskedDeepFFN((1, 28, 28), 10, [100, 100])
+        >>> model(torch.randn(8, 1, 28, 28)).shape
+        torch.Size([8, 10])
+    """
+
+    def __init__(
+        self,
+        size_input: int | Sequence[int] | torch.Size,
+        size_output: int,
+        hidden_layers: Sequence[int],
+        use_layer_norm: bool = False,
+        *,
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.input_shape = input_shape_of(size_input)
+        sizes = [math.prod(self.input_shape), *(int(h) for h in hidden_layers), int(size_output)]
+        if any(s < 1 for s in sizes):
+            raise GraphError(f"layer sizes must be positive, got {sizes}")
+        self.sizes = sizes
+        self.layers = nn.ModuleList(MaskedLinearLayer(a, b) for a, b in itertools.pairwise(sizes))
+        self.norms = nn.ModuleList(nn.LayerNorm(s) if use_layer_norm else nn.Identity() for s in sizes[1:-1])
+        self.activation = activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
+        h, unbatched = flatten_input(x, self.input_shape)
+        for layer, norm in zip(self.layers[:-1], self.norms, strict=True):
+            h = self.activation(norm(layer(h)))
+        out = self.layers[-1](h)
+        return out[0] if unbatched else out
+
+    def generate_structure(self, include_input: bool = False, include_output: bool = False) -> nx.DiGraph:
+        """The network's neurons and unmasked connections as a DAG.
+
+        Vertices are consecutive ints, layer by layer (input layer first when
+        included), with attributes ``layer`` (0 = input) and ``position``.
+        A neuron whose every connection is masked stays as an isolated vertex.
+        """
+        first = 0 if include_input else 1
+        last = len(self.sizes) - (0 if include_output else 1)
+        offsets = np.cumsum([0] + [self.sizes[i] for i in range(first, last)])
+        graph = nx.DiGraph()
+        for k, layer in enumerate(range(first, last)):
+            graph.add_nodes_from(
+                (int(offsets[k]) + i, {"layer": layer, "position": i}) for i in range(self.sizes[layer])
+            )
+        for k, layer in enumerate(range(first, last - 1)):
+            mask = self.layers[layer].mask.detach().cpu().numpy()  # [out, in]
+            rows, cols = np.nonzero(mask)
+            graph.add_edges_from(zip((cols + offsets[k]).tolist(), (rows + offsets[k + 1]).tolist(), strict=True))
+        return graph
