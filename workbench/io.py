@@ -215,6 +215,11 @@ def _to_json(graph: nx.Graph) -> bytes:
         raise GraphFileError(f"graph attributes cannot be written as JSON: {exc}") from exc
 
 
+def _xml_safe(text: str) -> bool:
+    """Whether ``text`` survives XML 1.0 unchanged (no control characters but tab and newline)."""
+    return not any((ord(c) < 32 and c not in "\t\n") or 0xD800 <= ord(c) <= 0xDFFF or c in "\ufffe\uffff" for c in text)
+
+
 def _check_scalars(items, what: str) -> None:
     for owner, attrs in items:
         for key, value in attrs.items():
@@ -222,6 +227,11 @@ def _check_scalars(items, what: str) -> None:
                 raise GraphFileError(
                     f"{what} attribute {key!r}{owner} = {value!r} of type {type(value).__name__} "
                     "cannot be stored in GraphML (use str, int, float or bool, or the JSON format)"
+                )
+            if not _xml_safe(str(key)) or (isinstance(value, str) and not _xml_safe(value)):
+                raise GraphFileError(
+                    f"{what} attribute {key!r}{owner} = {value!r} holds control characters, "
+                    "which GraphML cannot store (use the JSON format)"
                 )
 
 
@@ -233,7 +243,7 @@ def _to_graphml(graph: nx.Graph) -> bytes:
         if LABEL_ATTRIBUTE in attrs:
             raise GraphFileError(f"vertex {v!r} has an attribute named {LABEL_ATTRIBUTE!r}, reserved in GraphML")
     ids = [str(v) for v in graph.nodes]
-    if len(set(ids)) != len(ids):
+    if len(set(ids)) != len(ids) or not all(_xml_safe(i) for i in ids):
         ids = [f"n{i}" for i in range(len(ids))]
     rename = dict(zip(graph.nodes, ids, strict=True))
     out = nx.DiGraph() if graph.is_directed() else nx.Graph()
