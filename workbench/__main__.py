@@ -2,6 +2,7 @@
 
 Subcommands:
     serve (default)   start the browser workbench on 127.0.0.1:8050
+    lottery           find a lottery ticket headless (see workbench/lottery/cli.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the browser workbench (default)")
     add_serve_arguments(serve)
     add_serve_arguments(parser)
+    from workbench.lottery.cli import add_lottery_parser
+
+    add_lottery_parser(sub)
     return parser
 
 
@@ -28,6 +32,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "lottery":
+        from workbench.lottery.cli import run_lottery_command
+
+        return run_lottery_command(args)
     from workbench.app import run_server
 
     run_server(host=args.host, port=args.port, debug=args.debug, sample=args.sample)
