@@ -1,15 +1,62 @@
-"""The browser workbench (Dash). Placeholder until the app lands."""
+"""The browser workbench: a Dash app over the workbench library.
+
+``create_app()`` builds the page and its callbacks; ``run_server()`` serves it.
+All state of a browser tab lives in a :class:`~workbench.app.session.Session`
+in this process's memory (training runs in a thread of this process), so the
+app must run as a single server process: several worker processes would each
+hold different sessions and a tab's requests would land on the wrong one.
+"""
 
 from __future__ import annotations
 
-from dash import Dash, html
+import logging
+from pathlib import Path
+
+from dash import Dash
+
+__all__ = ["assets_folder", "create_app", "run_server"]
+
+log = logging.getLogger(__name__)
 
 
-def create_app() -> Dash:
-    app = Dash(__name__)
-    app.layout = html.Div([html.H1("workbench"), html.P("The app is being built.")])
+def assets_folder() -> str:
+    """The ``assets/`` directory: the repository's when run from a checkout, else the installed copy."""
+    here = Path(__file__).resolve().parent
+    repo = here.parents[1] / "assets"
+    if (repo / "workbench.css").is_file():
+        return str(repo)
+    return str(here / "assets")
+
+
+def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
+    """The Dash app, with one session per browser tab.
+
+    Args:
+        sample: name of the sample model every new session opens on (default: the first sample).
+        session_limit: how many tabs are kept in memory (the least recently used is dropped).
+    """
+    from workbench.app.callbacks import register_callbacks
+    from workbench.app.layout import serve_layout
+    from workbench.app.session import SessionStore
+    from workbench.app.start import session_factory
+    from workbench.app.workspace import DatasetCache
+
+    app = Dash(
+        __name__,
+        title="workbench",
+        assets_folder=assets_folder(),
+        suppress_callback_exceptions=False,
+        update_title=None,
+    )
+    store = SessionStore(session_factory(DatasetCache(), sample), limit=session_limit)
+    app.layout = serve_layout
+    register_callbacks(app, store)
+    app.workbench_sessions = store  # for tests and benchmarks
     return app
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8050, debug: bool = False, sample: str | None = None) -> None:
-    create_app().run(host=host, port=port, debug=debug)
+    """Serve the app in this process (single process: sessions and training live in memory)."""
+    app = create_app(sample)
+    print(f"workbench: serving on http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
+    app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)

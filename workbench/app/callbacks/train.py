@@ -1,0 +1,235 @@
+"""Build & train panel: dataset, model, and the trainer thread, polled by a ``dcc.Interval``.
+
+The poll callback appends new history records to the curves with
+``dash.Patch`` (never resending whole figures) and turns itself off when the
+run ends; a failure in the thread shows its message and leaves the model.
+"""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, ctx, no_update
+
+from workbench.app import ids
+from workbench.app.callbacks.common import alert, error_message
+from workbench.app.figures import boundary_figure, curve_patch, curves_figure
+from workbench.app.workspace import Workspace
+from workbench.errors import WorkbenchError
+
+__all__ = ["curve_figures", "model_info", "register", "status_text"]
+
+STATUS_CLASS = {
+    "running": "status-running",
+    "paused": "status-paused",
+    "failed": "status-failed",
+    "finished": "status-done",
+    "stopped": "status-done",
+}
+
+
+def curve_figures(ws: Workspace):
+    """Full loss and accuracy figures from everything recorded so far (marks it all as drawn)."""
+    records = list(ws.history)
+    ws.sent = len(records)
+    x = [r["epoch"] for r in records]
+
+    def series(field):
+        return [r.get(field) for r in records]
+
+    loss = curves_figure("loss", x=x, values={"loss": series("loss")})
+    acc = curves_figure("accuracy", x=x, values={"train_acc": series("train_acc"), "test_acc": series("test_acc")})
+    return loss, acc
+
+
+def status_text(ws: Workspace) -> tuple[str, str]:
+    """The header's status pill: text and CSS class."""
+    state = ws.state
+    text = state
+    if state in ("running", "paused") and ws.history:
+        text = f"{state} · epoch {ws.history[-1]['epoch']:.1f}"
+    return text, f"status {STATUS_CLASS.get(state, 'status-idle')}"
+
+
+def model_info(ws: Workspace) -> str:
+    if ws.model is None:
+        return "No model yet: build one."
+    from workbench.app.analysis import trainable_parameters
+
+    return f"Model: {ws.note} · {trainable_parameters(ws.model):,} trainable parameters · data: {ws.dataset_name}"
+
+
+def boundary(ws: Workspace):
+    data = ws.dataset
+    if not data.is_2d:
+        return no_update, {"display": "none"}
+    grid = ws.boundary()
+    points = data.x_train.numpy()
+    labels = data.y_train.numpy()
+    if grid is None:
+        return boundary_figure(points[:, 0][:2], points[:, 1][:2], None, points, labels), {"display": "block"}
+    xs, ys, prob = grid
+    return boundary_figure(xs, ys, prob, points, labels), {"display": "block"}
+
+
+def register(app, store) -> None:
+    @app.callback(
+        Output(ids.DATASET_INFO, "children"),
+        Output(ids.DATASET, "value"),
+        Input(ids.DATASET, "value"),
+        State(ids.SESSION, "data"),
+    )
+    def dataset_info(name, sid):
+        session = store.get(sid)
+        ws = session.workspace
+        try:
+            with session.lock:
+                if ctx.triggered_id is not None:
+                    ws.set_dataset(name)
+                d = ws.dataset
+        except WorkbenchError as err:
+            return alert(error_message(err)), ws.dataset_name
+        kind = "points in the plane" if d.is_2d else f"{d.n_features} features"
+        return (f"{d.n_train:,} train / {d.n_test:,} test samples · {kind} · {d.n_classes} classes", ws.dataset_name)
+
+    @app.callback(
+        Output(ids.TRAIN_ALERT, "children"),
+        Output(ids.POLL, "disabled"),
+        Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
+        Output(ids.STATUS, "children", allow_duplicate=True),
+        Output(ids.STATUS, "className", allow_duplicate=True),
+        Input(ids.BUILD, "n_clicks"),
+        Input(ids.START, "n_clicks"),
+        Input(ids.PAUSE, "n_clicks"),
+        Input(ids.STOP, "n_clicks"),
+        Input(ids.RESET, "n_clicks"),
+        State(ids.SESSION, "data"),
+        State(ids.MODEL_KIND, "value"),
+        State(ids.FFN_SIZES, "value"),
+        State(ids.OPTIMIZER, "value"),
+        State(ids.LR, "value"),
+        State(ids.BATCH, "value"),
+        State(ids.EPOCHS, "value"),
+        State(ids.DEVICE, "value"),
+        prevent_initial_call=True,
+    )
+    def train_control(_b, _s, _p, _t, _r, sid, kind, sizes, optimizer, lr, batch, epochs, device):
+        session = store.get(sid)
+        ws = session.workspace
+        message, level = None, "info"
+        with session.lock:
+            try:
+                trigger = ctx.triggered_id
+                if trigger == ids.BUILD or (trigger == ids.START and (ws.model is None or not ws.fits())):
+                    ws.build(kind, session.design.graph, sizes)
+                    message, level = f"Built the {ws.note}.", "success"
+                if trigger == ids.START:
+                    config = {"optimizer": optimizer, "lr": lr, "batch_size": batch, "epochs": epochs, "device": device}
+                    ws.start(**config)
+                    message = None
+                elif trigger == ids.PAUSE:
+                    ws.resume() if ws.state == "paused" else ws.pause()
+                elif trigger == ids.STOP:
+                    ws.stop()
+                elif trigger == ids.RESET:
+                    ws.reset()
+                    message, level = "New random weights; every designed connection is on again.", "success"
+            except WorkbenchError as err:
+                message, level = error_message(err), "error"
+            text, cls = status_text(ws)
+            return (alert(message, level) if message else None, not ws.running, ws.version, text, cls)
+
+    @app.callback(
+        Output(ids.LOSS_FIG, "figure"),
+        Output(ids.ACC_FIG, "figure"),
+        Output(ids.MODEL_INFO, "children"),
+        Output(ids.PAUSE, "children"),
+        Output(ids.BOUNDARY_FIG, "figure"),
+        Output(ids.BOUNDARY_BOX, "style"),
+        Input(ids.MODEL_VERSION, "data"),
+        Input(ids.DATASET, "value"),
+        State(ids.SESSION, "data"),
+    )
+    def render_training(_version, _dataset, sid):
+        session = store.get(sid)
+        ws = session.workspace
+        with session.lock:
+            loss, acc = curve_figures(ws)
+            if not ws.history:
+                loss.add_annotation(
+                    text="Press ▶ Start to train",
+                    showarrow=False,
+                    x=0.5,
+                    y=0.5,
+                    xref="paper",
+                    yref="paper",
+                    font={"color": "#64748b"},
+                )
+            fig, style = boundary(ws)
+            pause = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
+            return loss, acc, model_info(ws), pause, fig, style
+
+    @app.callback(
+        Output(ids.LOSS_FIG, "figure", allow_duplicate=True),
+        Output(ids.ACC_FIG, "figure", allow_duplicate=True),
+        Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
+        Output(ids.POLL, "disabled", allow_duplicate=True),
+        Output(ids.STATUS, "children", allow_duplicate=True),
+        Output(ids.STATUS, "className", allow_duplicate=True),
+        Output(ids.TRAIN_ALERT, "children", allow_duplicate=True),
+        Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
+        Output(ids.PAUSE, "children", allow_duplicate=True),
+        Input(ids.POLL, "n_intervals"),
+        State(ids.SESSION, "data"),
+        prevent_initial_call=True,
+    )
+    def poll(_n, sid):
+        session = store.get(sid)
+        ws = session.workspace
+        with session.lock:
+            _, state, error = ws.poll()
+            fresh = ws.history[ws.sent :]
+            ws.sent = len(ws.history)
+            loss = curve_patch("loss", fresh) if fresh else no_update
+            acc = curve_patch("accuracy", fresh) if fresh else no_update
+            fig = boundary(ws)[0] if fresh and ws.dataset.is_2d else no_update
+            done = state not in ("running", "paused")
+            text, cls = status_text(ws)
+            message = None
+            if state == "failed":
+                message = alert(f"Training stopped: {error}. The graph and the model are kept.", "error")
+            elif done and state == "finished":
+                message = alert(
+                    f"Training finished at epoch {ws.history[-1]['epoch']:.1f}."
+                    if ws.history
+                    else "Training finished.",
+                    "success",
+                )
+            pause = "▶ Resume" if state == "paused" else "❚❚ Pause"
+            return (
+                loss,
+                acc,
+                fig,
+                done,
+                text,
+                cls,
+                message if done else no_update,
+                ws.version if done else no_update,
+                pause,
+            )
+
+    @app.callback(
+        Output(ids.COUNT_VERTICES, "children"),
+        Output(ids.COUNT_EDGES, "children"),
+        Output(ids.COUNT_DEPTH, "children"),
+        Output(ids.COUNT_PARAMS, "children"),
+        Input(ids.DESIGN_VERSION, "data"),
+        Input(ids.MODEL_VERSION, "data"),
+        Input(ids.DATASET, "value"),
+        Input(ids.MODEL_KIND, "value"),
+        Input(ids.FFN_SIZES, "value"),
+        State(ids.SESSION, "data"),
+    )
+    def counts(_dv, _mv, _dataset, kind, sizes, sid):
+        session = store.get(sid)
+        with session.lock:
+            c = session.counts(kind, sizes)
+        return f"{c['vertices']:,}", f"{c['edges']:,}", f"{c['depth']:,}", c["params"]
