@@ -12,6 +12,12 @@ from workbench.lottery.imp import CONDITIONS, LotteryConfig, iterate_lottery, ru
 from workbench.lottery.loop import Evaluation, RoundTraining, Splits, evaluate, splits_of, train_round
 from workbench.lottery.results import LotteryResult, RoundResult, load_round
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
+from workbench.lottery.torch_prune import (
+    from_torch_sequential,
+    load_prune_state_dict,
+    to_prune_state_dict,
+    to_torch_sequential,
+)
 
 __all__ = [
     "CONDITIONS",
@@ -22,7 +28,9 @@ __all__ = [
     "RoundTraining",
     "Splits",
     "evaluate",
+    "from_torch_sequential",
     "iterate_lottery",
+    "load_prune_state_dict",
     "load_round",
     "output_layer_name",
     "prune_masks",
@@ -32,5 +40,7 @@ __all__ = [
     "run_lottery",
     "runs_in",
     "splits_of",
+    "to_prune_state_dict",
+    "to_torch_sequential",
     "train_round",
 ]

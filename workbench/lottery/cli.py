@@ -99,26 +99,32 @@ def run_lottery_command(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         model = MaskedDeepFFN(data.n_features, data.n_classes, args.arch)
         bar = _progress_bar(runs_in(config), disabled=args.no_progress)
+        extra = {
+            "argv": sys.argv,
+            "dataset": args.dataset,
+            "arch": args.arch,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        }
+        expected = 1 + config.rounds * (1 + len(set(config.controls)))
         saved: list = []
         rounds = []
         for r in iterate_lottery(model, data, config, device=device, progress=bar.update, on_rewind_state=saved.append):
             rounds.append(r)
             bar.set_postfix_str(f"round {r.round} {r.condition}: {r.percent_remaining:.1f}% acc {r.final_accuracy:.4f}")
+            # Written after every network, so a long run can be read while it goes on.
+            seconds = time.perf_counter() - began
+            result = LotteryResult(config, rounds, saved[0], seconds, stopped=len(rounds) < expected)
+            paths = write_results(result, args.out, extra=extra)
         bar.close()
     except WorkbenchError as exc:
         print(f"workbench lottery: error: {exc}", file=sys.stderr)
         return 2
-    result = LotteryResult(config, rounds, saved[0] if saved else {}, time.perf_counter() - began)
-    extra = {
-        "argv": sys.argv,
-        "dataset": args.dataset,
-        "arch": args.arch,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
-    }
-    paths = write_results(result, args.out, extra=extra)
+    if not rounds:
+        print("workbench lottery: no round finished", file=sys.stderr)
+        return 1
     print(markdown_table(result))
     print(f"took {result.seconds:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
     return 0
