@@ -11,10 +11,11 @@ from torch import nn
 from torch.nn.utils import prune
 
 from workbench.__main__ import main
-from workbench.errors import CheckpointError, MaskError, PruningError
+from workbench.errors import CheckpointError, MaskError, PruningError, TrainingError
 from workbench.lottery import (
     CONDITIONS,
     LotteryConfig,
+    LotteryRunner,
     iterate_lottery,
     load_round,
     prune_masks,
@@ -359,3 +360,35 @@ def test_prune_state_dict_round_trips_a_dan():
     assert torch.equal(linear(x), target.layers[0](x))
     with pytest.raises(CheckpointError, match="layers.0.weight_orig"):
         load_prune_state_dict(fresh, {k: v for k, v in state.items() if not k.startswith("layers.0.weight")})
+
+
+# ---------------------------------------------------------------- background runner
+
+
+def test_runner_runs_in_a_thread_and_leaves_the_model_alone(digits):
+    model = _ffn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    runner = LotteryRunner(model, digits, LotteryConfig(rounds=1, controls=("random",), **FAST))
+    assert runner.state == "idle" and runner.results_since(0) == []
+    runner.start()
+    runner.join(timeout=60)
+    assert runner.state == "finished" and runner.error is None
+    assert [(r.round, r.condition) for r in runner.results_since(0)] == [(0, "ticket"), (1, "ticket"), (1, "random")]
+    assert [r.condition for r in runner.results_since(2)] == ["random"]
+    assert runner.done == runner.total == 30 + 2 * 30
+    assert runner.result().rewind_state.keys() == before.keys()
+    assert _same(model.state_dict(), before)
+    with pytest.raises(TrainingError, match="started before"):
+        runner.start()
+
+
+def test_runner_stops_and_reports_failures(digits):
+    runner = LotteryRunner(_ffn(), digits, LotteryConfig(rounds=50, **FAST))
+    runner.start()
+    runner.stop(timeout=60)
+    assert runner.state == "stopped" and len(runner.results_since(0)) < 1 + 50 * 3
+    assert runner.result().stopped
+    broken = LotteryRunner(MaskedDeepFFN(3, 10, [4]), digits, LotteryConfig(rounds=1, **FAST))
+    broken.start()
+    broken.join(timeout=60)
+    assert broken.state == "failed" and "RuntimeError" in broken.error

@@ -11,6 +11,7 @@ Example:
 from workbench.lottery.imp import CONDITIONS, LotteryConfig, iterate_lottery, run_lottery, runs_in
 from workbench.lottery.loop import Evaluation, RoundTraining, Splits, evaluate, splits_of, train_round
 from workbench.lottery.results import LotteryResult, RoundResult, load_round
+from workbench.lottery.runner import LotteryRunner
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
 from workbench.lottery.torch_prune import (
     from_torch_sequential,
@@ -24,6 +25,7 @@ __all__ = [
     "Evaluation",
     "LotteryConfig",
     "LotteryResult",
+    "LotteryRunner",
     "RoundResult",
     "RoundTraining",
     "Splits",

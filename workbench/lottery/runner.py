@@ -1,0 +1,143 @@
+"""A lottery experiment in a background thread, for the app: start, stop, and poll results as rounds finish.
+
+:class:`LotteryRunner` runs :func:`~workbench.lottery.imp.iterate_lottery`
+in a daemon thread (one torch thread) on a copy of the model, so the caller's
+model is never touched. Finished networks are appended to a list that other
+threads read with :meth:`LotteryRunner.results_since`; :meth:`stop` ends the
+run after the current training iteration.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import torch
+from torch import nn
+
+from workbench.errors import TrainingError
+from workbench.lottery.imp import LotteryConfig, iterate_lottery, runs_in
+from workbench.lottery.results import LotteryResult, RoundResult
+
+__all__ = ["LotteryRunner", "RunnerState"]
+
+RunnerState = Literal["idle", "running", "stopped", "finished", "failed"]
+
+
+class LotteryRunner:
+    """Runs one lottery experiment in a daemon thread.
+
+    States: ``"idle"`` -> ``"running"`` -> ``"finished"``, ``"stopped"``
+    (:meth:`stop`) or ``"failed"`` (see :attr:`error`). A runner runs once.
+
+    Args:
+        model, data, config, device: as for :func:`~workbench.lottery.imp.iterate_lottery`.
+
+    Example:
+        >>> runner = LotteryRunner(model, load_dataset("digits"), LotteryConfig(rounds=3))
+        >>> runner.start()
+        >>> fresh = runner.results_since(0)   # poll from another thread
+        >>> runner.stop()
+    """
+
+    def __init__(
+        self, model: nn.Module, data, config: LotteryConfig, *, device: torch.device | str | None = None
+    ) -> None:
+        self.config = config
+        self._model, self._data, self._device = model, data, device
+        self._guard = threading.Lock()
+        self._results: list[RoundResult] = []
+        self._rewind_state: dict[str, torch.Tensor] = {}
+        self._state: RunnerState = "idle"
+        self._error: str | None = None
+        self._done = 0
+        self.total = runs_in(config)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="workbench-lottery", daemon=True)
+
+    @property
+    def state(self) -> RunnerState:
+        with self._guard:
+            return self._state
+
+    @property
+    def error(self) -> str | None:
+        with self._guard:
+            return self._error
+
+    @property
+    def done(self) -> int:
+        """Training iterations done so far (of :attr:`total`)."""
+        with self._guard:
+            return self._done
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def results_since(self, n: int) -> list[RoundResult]:
+        """Finished networks after the first ``n`` (the caller has ``n`` already)."""
+        with self._guard:
+            return list(self._results[max(0, n) :])
+
+    def result(self) -> LotteryResult:
+        """Everything finished so far as a :class:`LotteryResult`."""
+        with self._guard:
+            rounds, rewind_state, state = list(self._results), self._rewind_state, self._state
+        return LotteryResult(self.config, rounds, rewind_state, stopped=state in ("stopped", "failed"))
+
+    def start(self) -> None:
+        """Start the experiment in the background.
+
+        Raises:
+            TrainingError: the runner was started before.
+        """
+        with self._guard:
+            if self._state != "idle":
+                raise TrainingError(f"this lottery run was started before (state {self._state!r}); make a new one")
+            self._state = "running"
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop after the current iteration and wait for the thread (at most ``timeout`` seconds)."""
+        with self._guard:
+            if self._state in ("idle", "running"):
+                self._state = "stopped"
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _progress(self, n: int) -> None:
+        with self._guard:
+            self._done += n
+
+    def _keep_rewind_state(self, state: dict[str, torch.Tensor]) -> None:
+        with self._guard:
+            self._rewind_state = state
+
+    def _main(self) -> None:
+        torch.set_num_threads(1)
+        try:
+            for r in iterate_lottery(
+                self._model,
+                self._data,
+                self.config,
+                device=self._device,
+                stop=self._stop,
+                progress=self._progress,
+                on_rewind_state=self._keep_rewind_state,
+            ):
+                with self._guard:
+                    self._results.append(r)
+            with self._guard:
+                if self._state == "running":
+                    self._state = "finished"
+        except Exception as exc:  # the thread must report every failure, not die silently
+            with self._guard:
+                self._error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+                self._state = "failed"
