@@ -188,8 +188,22 @@ def test_unstorable_values():
         graph_to_bytes(nx.MultiDiGraph([(0, 1), (0, 1)]), "json")
     reserved = nx.DiGraph()
     reserved.add_node(0, **{LABEL_ATTRIBUTE: 1})
-    with pytest.raises(GraphFileError, match=LABEL_ATTRIBUTE):
+    with pytest.raises(GraphFileError, match=f"{LABEL_ATTRIBUTE}' of vertex 0 is reserved"):
         graph_to_bytes(reserved, "graphml")
+    with pytest.raises(GraphFileError, match="'id' of vertex 0 is reserved"):
+        graph_to_bytes(_with_node_attr("id", 5), "json")
+    with pytest.raises(GraphFileError, match="'source' of edge 0 -> 1 is reserved"):
+        graph_to_bytes(nx.DiGraph([(0, 1, {"source": 3})]), "json")
+    for fmt in FORMATS:
+        with pytest.raises(GraphFileError, match="attribute name 7 of vertex 0 is not a string"):
+            graph_to_bytes(_with_node_attr(7, "x"), fmt)
+
+
+def _with_node_attr(key, value) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_node(0)
+    g.nodes[0][key] = value
+    return g
 
 
 def test_require_dag(tmp_path):

@@ -12,8 +12,10 @@ A sample ``<name>`` is three files in the sample directory:
 The sample directory is, in order: the ``WORKBENCH_SAMPLES`` environment
 variable if set; ``sample_models/`` at the root of a source checkout (also
 what an editable install sees); ``workbench/sample_models`` inside an
-installed package (package data). ``scripts/make_samples.py`` regenerates the
-samples deterministically.
+installed package. In the repository ``workbench/sample_models`` is a symbolic
+link to ``../sample_models``, which a wheel build copies as package data
+(``pyproject.toml``). ``scripts/make_samples.py`` regenerates the samples
+deterministically.
 """
 
 from __future__ import annotations

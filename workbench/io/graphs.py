@@ -144,7 +144,21 @@ def graph_to_bytes(graph: nx.Graph, fmt: GraphFormat | str) -> bytes:
     return _to_graphml(graph)
 
 
+def _check_keys(graph: nx.Graph, *, node_reserved: tuple[str, ...] = (), edge_reserved: tuple[str, ...] = ()) -> None:
+    """Attribute names must be strings (both formats write them as text) and not reserved."""
+    groups = [("graph", "", graph.graph, ())]
+    groups += [("vertex", f" of vertex {v!r}", a, node_reserved) for v, a in graph.nodes(data=True)]
+    groups += [("edge", f" of edge {u!r} -> {v!r}", a, edge_reserved) for u, v, a in graph.edges(data=True)]
+    for what, owner, attrs, reserved in groups:
+        for key in attrs:
+            if not isinstance(key, str):
+                raise GraphFileError(f"{what} attribute name {key!r}{owner} is not a string")
+            if key in reserved:
+                raise GraphFileError(f"{what} attribute {key!r}{owner} is reserved by the file format")
+
+
 def _to_json(graph: nx.Graph) -> bytes:
+    _check_keys(graph, node_reserved=("id",), edge_reserved=("source", "target"))
     data = {
         "directed": graph.is_directed(),
         "multigraph": False,
@@ -181,12 +195,10 @@ def _check_scalars(items, what: str) -> None:
 
 
 def _to_graphml(graph: nx.Graph) -> bytes:
+    _check_keys(graph, node_reserved=(LABEL_ATTRIBUTE,))
     _check_scalars([("", graph.graph)], "graph")
     _check_scalars(((f" of vertex {v!r}", a) for v, a in graph.nodes(data=True)), "vertex")
     _check_scalars(((f" of edge {u!r} -> {v!r}", a) for u, v, a in graph.edges(data=True)), "edge")
-    for v, attrs in graph.nodes(data=True):
-        if LABEL_ATTRIBUTE in attrs:
-            raise GraphFileError(f"vertex {v!r} has an attribute named {LABEL_ATTRIBUTE!r}, reserved in GraphML")
     ids = [str(v) for v in graph.nodes]
     if len(set(ids)) != len(ids) or not all(_xml_safe(i) for i in ids):
         ids = [f"n{i}" for i in range(len(ids))]

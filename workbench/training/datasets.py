@@ -28,7 +28,7 @@ DATASETS: tuple[str, ...] = ("digits", "moons", "circles", "spirals", "xor", "mn
 TOY_SAMPLES = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A classification dataset split into train and test tensors.
 
@@ -40,6 +40,8 @@ class Dataset:
         input_shape: shape of one sample, ``(n_features,)``.
         is_2d: the samples are points in the plane (the toy sets).
         image_shape: ``(height, width)`` for image sets (digits, mnist), else None.
+
+    Datasets compare and hash by identity (their tensors have no single truth value).
     """
 
     name: str
