@@ -264,6 +264,35 @@ def test_trainer_pause_resume_stop(digits):
     assert trainer.state == "stopped"
 
 
+def test_holding_the_lock_holds_training(digits):
+    trainer = Trainer(MaskedDeepFFN(64, 10, [4]), digits, TrainConfig(device="cpu", epochs=1000))
+    trainer.start()
+    wait_for(lambda: trainer.step >= 1)
+    with trainer.lock:
+        held_at = trainer.step
+        weights = trainer.model.layers[0].weight.detach().clone()
+        time.sleep(0.2)
+        assert trainer.step == held_at
+        assert torch.equal(trainer.model.layers[0].weight, weights)
+    wait_for(lambda: trainer.step > held_at)
+    trainer.stop()
+
+
+def test_fine_tune_is_a_trainer_on_the_pruned_model(digits):
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(64, 10, [16])
+    train(model, digits, CPU, epochs=2)
+    prune_network_by_saliency(model, 70)
+    masks = current_masks(model)
+    trainer = Trainer(model, digits, TrainConfig(device="cpu", epochs=2))
+    trainer.start()
+    trainer.join(120)
+    assert trainer.state == "finished"
+    assert all(torch.equal(current_masks(model)[k], masks[k]) for k in masks)
+    assert all(torch.all(layer.weight[~layer.mask] == 0) for layer in maskable_layers(model))
+    assert trainer.history[-1]["test_acc"] > 0.6
+
+
 def test_trainer_stop_while_paused_and_before_start(digits):
     trainer = Trainer(MaskedDeepFFN(64, 10, [4]), digits, TrainConfig(device="cpu", epochs=1000))
     trainer.start()

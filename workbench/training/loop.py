@@ -188,6 +188,11 @@ class _Run:
     def done(self) -> bool:
         return self.step_count >= self.total_steps
 
+    @property
+    def has_pending(self) -> bool:
+        """Whether steps were taken since the last record."""
+        return self._pending_steps > 0
+
     def step(self) -> float:
         """One optimizer step on the next batch; returns its loss.
 
@@ -315,6 +320,6 @@ def train(
             history.append(run.record())
         if callback is not None and callback(run.step_count, loss) is False:
             break
-    if run._pending_steps:
+    if run.has_pending:
         history.append(run.record())
     return history

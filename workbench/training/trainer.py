@@ -174,7 +174,7 @@ class Trainer:
                     self._stop.set()
                     self._set_state("stopped", only_from=("running", "paused"))
                     break
-            if run._pending_steps:
+            if run.has_pending:
                 with self.lock:
                     record = run.record()
                 with self._guard:
