@@ -10,6 +10,7 @@ hold different sessions and a tab's requests would land on the wrong one.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from dash import Dash
@@ -26,6 +27,13 @@ def assets_folder() -> str:
     if (repo / "workbench.css").is_file():
         return str(repo)
     return str(here / "assets")
+
+
+def _warm_up() -> None:
+    """Import what the first optimizer pulls in (torch._dynamo, seconds) before anyone presses Start."""
+    import torch
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
 def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
@@ -52,6 +60,7 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
     app.layout = serve_layout
     register_callbacks(app, store)
     app.workbench_sessions = store  # for tests and benchmarks
+    threading.Thread(target=_warm_up, name="workbench-warm-up", daemon=True).start()
     return app
 
 

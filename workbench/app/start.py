@@ -21,7 +21,8 @@ def open_first(session: Session, sample: str | None = None) -> None:
         from workbench import samples
 
         names = list(samples.list_samples())
-        name = sample if sample is not None else (names[0] if names else None)
+        default = getattr(samples, "DEFAULT_SAMPLE", None)
+        name = sample if sample is not None else (default if default in names else (names[0] if names else None))
         if name is not None:
             loaded = samples.load_sample(name)
             session.design.replace(loaded.graph)

@@ -137,7 +137,7 @@ TRIGGERS = {
     ids.UPLOAD: "upload",
 }
 #: Actions after which the view is fitted to the graph again.
-REFIT = {"generate", "sample", "upload", "relayout", "clear", "fit"}
+REFIT = {"generate", "sample", "upload", "relayout", "fit"}
 
 
 def _payload(
@@ -166,6 +166,8 @@ def _payload(
     if trigger == ids.FIT:
         return "fit", {}
     action = TRIGGERS.get(trigger, "render")
+    if action == "upload" and not contents:
+        action = "render"  # the upload box was just emptied
     payload = {
         "nodes": [parse_node_id(n["id"]) for n in selected_nodes or []],
         "edges": [(parse_node_id(e["source"]), parse_node_id(e["target"])) for e in selected_edges or []],
@@ -211,6 +213,8 @@ def register(app, store) -> None:
         Output(ids.UNDO, "disabled"),
         Output(ids.REDO, "disabled"),
         Output(ids.UPLOAD, "contents"),
+        Output(ids.CANVAS, "zoom"),
+        Output(ids.CANVAS, "pan"),
         Input(ids.CANVAS, "tapNode"),
         Input(ids.CANVAS, "contextMenuData"),
         *(Input(t, "n_clicks") for t in TRIGGERS if t != ids.UPLOAD),
@@ -273,7 +277,9 @@ def register(app, store) -> None:
                 session.workspace.version if model_changed else no_update,
                 not design.can_undo,
                 not design.can_redo,
-                None,
+                None if action == "upload" else no_update,
+                1.0 if action == "clear" else no_update,
+                {"x": 360, "y": 240} if action == "clear" else no_update,
             )
 
     @app.callback(Output(ids.SAMPLE, "options"), Output(ids.SAMPLE, "value"), Input(ids.SESSION, "data"))
@@ -284,7 +290,8 @@ def register(app, store) -> None:
             names = list(samples.list_samples())
         except (ImportError, WorkbenchError, OSError):
             names = []
-        return names, (names[0] if names else None)
+        default = getattr(samples, "DEFAULT_SAMPLE", None) if names else None
+        return names, (default if default in names else (names[0] if names else None))
 
 
 def dcc_input(param):

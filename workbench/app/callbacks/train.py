@@ -71,12 +71,11 @@ def boundary(ws: Workspace):
 
 
 def register(app, store) -> None:
-    @app.callback(
-        Output(ids.DATASET_INFO, "children"),
-        Output(ids.DATASET, "value"),
-        Input(ids.DATASET, "value"),
-        State(ids.SESSION, "data"),
-    )
+    @app.callback(Output(ids.DATASET, "value"), Input(ids.SESSION, "data"), Input(ids.MODEL_VERSION, "data"))
+    def dataset_of_session(sid, _version):
+        return store.get(sid).workspace.dataset_name
+
+    @app.callback(Output(ids.DATASET_INFO, "children"), Input(ids.DATASET, "value"), State(ids.SESSION, "data"))
     def dataset_info(name, sid):
         session = store.get(sid)
         ws = session.workspace
@@ -86,9 +85,9 @@ def register(app, store) -> None:
                     ws.set_dataset(name)
                 d = ws.dataset
         except WorkbenchError as err:
-            return alert(error_message(err)), ws.dataset_name
+            return alert(error_message(err))
         kind = "points in the plane" if d.is_2d else f"{d.n_features} features"
-        return (f"{d.n_train:,} train / {d.n_test:,} test samples · {kind} · {d.n_classes} classes", ws.dataset_name)
+        return f"{d.n_train:,} train / {d.n_test:,} test samples · {kind} · {d.n_classes} classes"
 
     @app.callback(
         Output(ids.TRAIN_ALERT, "children"),

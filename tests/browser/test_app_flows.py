@@ -1,0 +1,125 @@
+"""The workbench in a real browser: draw, refuse a cycle, build, train, prune, inspect, upload, two sessions."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import count, figure_data, open_app, show_tab, tap
+
+pytestmark = pytest.mark.browser
+
+
+def draw_chain(page: Page) -> None:
+    """Clear the canvas, add vertices 0, 1, 2 and connect 0 -> 1 -> 2 by tapping."""
+    page.click("#design-clear")
+    expect(page.locator("#count-vertices")).to_have_text("0")
+    for n in range(1, 4):
+        page.click("#design-add-vertex")
+        expect(page.locator("#count-vertices")).to_have_text(str(n))
+    tap(page, "0")
+    expect(page.locator("#design-hint")).to_contain_text("Connecting from 0")
+    tap(page, "1")
+    expect(page.locator("#count-edges")).to_have_text("1")
+    tap(page, "1")
+    tap(page, "2")
+    expect(page.locator("#count-edges")).to_have_text("2")
+    expect(page.locator("#count-depth")).to_have_text("3")
+
+
+def test_draw_a_dag_by_clicking_and_refuse_a_cycle(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    draw_chain(page)
+    tap(page, "2")
+    tap(page, "0")
+    alert = page.locator("#design-alert .alert-error")
+    expect(alert).to_contain_text("cycle")
+    expect(alert).to_contain_text("2 -> 0 -> 1 -> 2")
+    assert count(page, "edges") == 2  # the graph stays as it was
+    page.click("#design-undo")
+    expect(page.locator("#count-edges")).to_have_text("1")
+    page.click("#design-redo")
+    expect(page.locator("#count-edges")).to_have_text("2")
+
+
+def test_build_the_drawn_graph_and_train_until_the_loss_falls(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    draw_chain(page)
+    show_tab(page, "train")
+    page.click("#train-build")
+    expect(page.locator("#train-alert")).to_contain_text("Built the DAN of the drawn graph (3 vertices)")
+    page.fill("#train-epochs", "40")
+    page.click("#train-start")
+    expect(page.locator("#status-pill")).to_contain_text("running", timeout=15_000)
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#train-loss .js-plotly-plot');"
+        " const y = g && g.data && g.data[0].y; return y && y.length >= 4 && y[y.length - 1] < y[0]; }",
+        timeout=90_000,
+    )
+    loss = figure_data(page, "train-loss")[0]["y"]
+    assert loss[-1] < loss[0]
+    accuracy = figure_data(page, "train-accuracy")
+    assert len(accuracy[1]["y"]) >= 1  # test accuracy is drawn beside the train accuracy
+    page.click("#train-stop")
+    expect(page.locator("#status-pill")).not_to_contain_text("running", timeout=15_000)
+
+
+def test_slider_previews_density_and_the_extracted_graph(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    show_tab(page, "prune")
+    expect(page.locator("#prune-summary")).to_contain_text("parameters remain", timeout=20_000)
+    before = figure_data(page, "prune-density")[0]["x"]  # kept connections per layer
+    assert sum(before) > 0
+    handle = page.locator("#prune-slider [role=slider]")
+    handle.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("PageDown")
+    expect(page.locator("#prune-summary")).not_to_contain_text(" 0 of ", timeout=20_000)
+    page.wait_for_function(
+        "(before) => { const g = document.querySelector('#prune-density .js-plotly-plot');"
+        " const x = g && g.data && Array.from(g.data[0].x); return x && x.reduce((a, b) => a + b, 0) < before; }",
+        arg=sum(before),
+        timeout=20_000,
+    )
+    show_tab(page, "inspect")
+    expect(page.locator("#inspect-source")).to_contain_text("previewed masks", timeout=30_000)
+    rows = page.locator("#inspect-counts tbody tr")
+    expect(rows.nth(1)).to_be_visible()
+    edges = rows.nth(1).locator("td")
+    design_edges = int(edges.nth(1).inner_text().replace(",", ""))
+    extracted_edges = int(edges.nth(2).inner_text().replace(",", ""))
+    assert extracted_edges < design_edges
+    dead = int(rows.nth(3).locator("td").nth(2).inner_text().replace(",", ""))
+    assert dead > 0  # at a high threshold some vertices lose every path
+
+
+def test_malformed_upload_shows_a_message_and_changes_nothing(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    vertices, edges = count(page, "vertices"), count(page, "edges")
+    page.set_input_files(
+        "#design-upload input[type=file]",
+        files=[{"name": "broken.json", "mimeType": "application/json", "buffer": b'{"nodes": [1, 2'}],
+    )
+    alert = page.locator("#design-alert .alert-error")
+    expect(alert).to_contain_text("broken.json")
+    assert (count(page, "vertices"), count(page, "edges")) == (vertices, edges)
+
+
+def test_two_browser_contexts_keep_separate_sessions(browser, app_url: str) -> None:
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        a, b = first.new_page(), second.new_page()
+        open_app(a, app_url)
+        open_app(b, app_url)
+        original = count(b, "vertices")
+        assert original > 0
+        a.click("#design-clear")
+        expect(a.locator("#count-vertices")).to_have_text("0")
+        a.click("#design-add-vertex")
+        expect(a.locator("#count-vertices")).to_have_text("1")
+        b.click("#design-add-vertex")
+        expect(b.locator("#count-vertices")).to_have_text(f"{original + 1:,}")
+        expect(a.locator("#count-vertices")).to_have_text("1")
+    finally:
+        first.close()
+        second.close()
