@@ -406,15 +406,10 @@ def inspect_panel() -> html.Div:
 
 
 def ticket_panel() -> html.Div:
-    """Reserved: the "Find a ticket" (lottery) panel is added here by its own module."""
-    return html.Div(
-        html.Div(
-            [html.H3("Find a ticket"), html.P("The lottery-ticket search panel will live here.")],
-            className="placeholder",
-        ),
-        id=ids.TICKET_PANEL,
-        className="panel",
-    )
+    """The "Find a ticket" (lottery) panel, built by :mod:`workbench.app.lottery_view`."""
+    from workbench.app.lottery_view import ticket_panel as lottery_panel
+
+    return lottery_panel()
 
 
 def serve_layout() -> html.Div:

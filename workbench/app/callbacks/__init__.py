@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.app.callbacks import design, inspect, prune, train
+from workbench.app.callbacks import design, inspect, lottery, prune, train
 
 __all__ = ["register_callbacks"]
 
@@ -13,3 +13,4 @@ def register_callbacks(app, store) -> None:
     train.register(app, store)
     prune.register(app, store)
     inspect.register(app, store)
+    lottery.register(app, store)  # the "Find a ticket" panel
