@@ -170,7 +170,7 @@ def register(app, store) -> None:
             return (
                 accuracy_patch(fresh) if fresh else no_update,
                 round_options(results) if fresh else no_update,
-                _density(state, (tickets or fresh)[-1]) if fresh else no_update,
+                _density(state, [r for r in results if r.condition == "ticket"][-1]) if fresh else no_update,
                 progress_text(status, runner.done, runner.total, results),
                 done,
                 message,
