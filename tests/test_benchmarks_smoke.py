@@ -30,7 +30,7 @@ def test_quick_benchmark_prints_the_table():
         assert f"| {column} |" in header or f" {column} |" in header
     cases = {line.split(" | ")[0].removeprefix("| ") for line in lines[2:]}
     for case in (
-        "build DAN, WS 10,000 vertices, random order",
+        "build DAN, WS 10,000 vertices",
         "train step DAN, WS 10,000, batch 64",
         "MaskedLinearLayer 784x1000 fwd+bwd, batch 64",
         "global magnitude pruning 10%, 2.1M MLP",

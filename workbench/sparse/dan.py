@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.graph import Orientation, to_dag
+from workbench.graph import LayeredGraph, Orientation
+from workbench.graph_arrays import DagArrays, dag_arrays
 from workbench.sparse.ffn import flatten_input, input_shape_of
 from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
@@ -43,15 +44,11 @@ class DagIndex:
         bounds: ``[L + 1]`` start of each layer in ``order``.
     """
 
-    def __init__(self, graph: nx.DiGraph) -> None:
-        self.nodes = list(graph.nodes)
+    def __init__(self, graph: nx.DiGraph | DagArrays) -> None:
+        arrays = graph if isinstance(graph, DagArrays) else dag_arrays(graph)
+        self.nodes = arrays.nodes
         n = len(self.nodes)
-        index = {v: i for i, v in enumerate(self.nodes)}
-        edges = np.fromiter(
-            (i for u, v in graph.edges for i in (index[u], index[v])), dtype=np.int64, count=2 * graph.number_of_edges()
-        ).reshape(-1, 2)
-        self.source, self.target = edges[:, 0].copy(), edges[:, 1].copy()
-        self.layer = _generations(n, self.source, self.target)
+        self.source, self.target, self.layer = arrays.source, arrays.target, arrays.layer
         self.order = np.lexsort((np.arange(n), self.layer))
         self.position = np.empty(n, dtype=np.int64)
         self.position[self.order] = np.arange(n)
@@ -65,32 +62,10 @@ class DagIndex:
         return len(self.bounds) - 1
 
 
-def _generations(n: int, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Longest-path layer of every vertex (Kahn's algorithm, one numpy step per layer)."""
-    layer = np.zeros(n, dtype=np.int64)
-    if n == 0 or source.size == 0:
-        return layer
-    by_source = np.argsort(source, kind="stable")
-    starts = np.searchsorted(source[by_source], np.arange(n + 1))
-    remaining = np.bincount(target, minlength=n)
-    frontier = np.flatnonzero(remaining == 0)
-    level = 0
-    while frontier.size:
-        layer[frontier] = level
-        counts = starts[frontier + 1] - starts[frontier]
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        picks = np.repeat(starts[frontier], counts) + offsets  # out-edges of the frontier
-        heads = target[by_source[picks]]
-        np.subtract.at(remaining, heads, 1)
-        frontier = np.unique(heads[remaining[heads] == 0])
-        level += 1
-    return layer
-
-
 def dag_index(structure: nx.Graph, orientation: Orientation = "bfs") -> tuple[nx.DiGraph, DagIndex]:
     """Check (or orient) ``structure`` and index it; see :class:`DagIndex`."""
-    dag = to_dag(structure, orientation)
-    return dag, DagIndex(dag)
+    arrays = dag_arrays(structure, orientation)
+    return (structure if isinstance(structure, LayeredGraph) else arrays.to_networkx()), DagIndex(arrays)
 
 
 def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int) -> int:
@@ -99,13 +74,15 @@ def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int) 
     Input layer ``in * sources + sources``, one weight per edge and one bias per
     other vertex, output layer ``sinks * out + out``.
     """
+    if not structure.is_directed():
+        arrays = dag_arrays(structure)
+        n, edges = len(arrays.nodes), arrays.source.size
+        sources = n - np.unique(arrays.target).size
+        sinks = n - np.unique(arrays.source).size
+        return size_input * sources + n + edges + sinks * size_output + size_output
     n = structure.number_of_nodes()
-    if structure.is_directed():
-        sources = sum(1 for _, d in structure.in_degree() if d == 0)
-        sinks = sum(1 for _, d in structure.out_degree() if d == 0)
-    else:
-        dag = to_dag(structure)
-        return dan_parameter_count(dag, size_input, size_output)
+    sources = sum(1 for _, d in structure.in_degree() if d == 0)
+    sinks = sum(1 for _, d in structure.out_degree() if d == 0)
     return size_input * sources + n + structure.number_of_edges() + sinks * size_output + size_output
 
 
@@ -142,7 +119,12 @@ class MaskedDeepDAN(MaskableModule):
     ) -> None:
         super().__init__()
         self.input_shape = input_shape_of(size_input)
-        self.structure, index = dag_index(structure, orientation)
+        arrays = dag_arrays(structure, orientation)
+        # The design as an nx.DiGraph is built on first use (see ``structure``): building
+        # it costs more than the rest of the model. A LayeredGraph is kept as it is.
+        self._design = arrays
+        self._structure = structure if isinstance(structure, LayeredGraph) else None
+        index = DagIndex(arrays)
         self._nodes = index.nodes
         self.num_neurons = len(index.nodes)
         self.activation = activation()
@@ -155,17 +137,32 @@ class MaskedDeepDAN(MaskableModule):
         num_sources = bounds[1]
         self.input_layer = MaskedLinearLayer(math.prod(self.input_shape), num_sources)
 
-        source, target = torch.from_numpy(index.source), torch.from_numpy(index.target)
-        edge_layer = torch.from_numpy(index.layer)[target]
+        # Every edge by (row of its head, row of its tail): the edges into one generation
+        # are then contiguous, generation after generation, each block sorted the same way.
+        src_rows, dst_rows = index.position[index.source], index.position[index.target]
+        order = np.argsort(dst_rows * self.num_neurons + src_rows)
+        src_rows, dst_rows = torch.from_numpy(src_rows[order]), torch.from_numpy(dst_rows[order])
+        cuts = np.searchsorted(dst_rows.numpy(), index.bounds).tolist()  # [L + 1] first edge into each generation
         blocks = []
         for g in range(1, index.num_layers):
-            into = torch.nonzero(edge_layer == g).flatten()
-            src_rows, dst_rows = position[source[into]], position[target[into]]
-            order = torch.argsort(dst_rows * self.num_neurons + src_rows)
-            blocks.append(MaskedEdgeLayer(src_rows[order], dst_rows[order] - bounds[g], bounds[g + 1] - bounds[g]))
+            into = slice(cuts[g], cuts[g + 1])
+            blocks.append(MaskedEdgeLayer(src_rows[into], dst_rows[into] - bounds[g], bounds[g + 1] - bounds[g]))
         self.layers = nn.ModuleList(blocks)
         self.register_buffer("sink_rows", position[torch.from_numpy(index.sinks)], persistent=False)
         self.output_layer = MaskedLinearLayer(len(index.sinks), int(size_output))
+
+    @property
+    def structure(self) -> nx.DiGraph:
+        """The design: an ``nx.DiGraph`` with the original labels, attributes and order.
+
+        What :func:`workbench.graph.to_dag` gives for the graph the model was
+        built from (a ``LayeredGraph`` is the same object); built on first use
+        from a snapshot taken at construction, so later changes to the graph
+        passed in do not show here.
+        """
+        if self._structure is None:
+            self._structure = self._design.to_networkx()
+        return self._structure
 
     @property
     def num_layers(self) -> int:
@@ -212,15 +209,23 @@ class MaskedDeepDAN(MaskableModule):
         the sources they feed; with ``include_output`` the outputs as
         ``("output", j)`` fed by the sinks.
         """
+        design = self._design
         graph = nx.DiGraph()
-        graph.graph.update(self.structure.graph)
-        graph.add_nodes_from(self.structure.nodes(data=True))
+        graph.graph.update(self.structure.graph if self._structure is not None else design.graph_data)
+        if self._structure is not None:
+            graph.add_nodes_from(self.structure.nodes(data=True))
+        elif design.node_data is None:
+            graph.add_nodes_from(design.nodes)
+        else:
+            graph.add_nodes_from(zip(design.nodes, map(dict, design.node_data), strict=True))
         source, target, _ = self.edge_arrays()
         nodes = self._nodes
-        graph.add_edges_from(
-            (nodes[u], nodes[v], dict(self.structure.edges[nodes[u], nodes[v]]))
-            for u, v in zip(source.tolist(), target.tolist(), strict=True)
-        )
+        tails, heads = map(nodes.__getitem__, source.tolist()), map(nodes.__getitem__, target.tolist())
+        if self._structure is None and design.edge_data is None:
+            graph.add_edges_from(zip(tails, heads, strict=True))
+        else:
+            edges = self.structure.edges
+            graph.add_edges_from((u, v, dict(edges[u, v])) for u, v in zip(tails, heads, strict=True))
         if include_input:
             rows, cols = np.nonzero(self.input_layer.mask.cpu().numpy())  # [sources, in]
             graph.add_nodes_from(("input", i) for i in range(self.input_layer.in_features))
