@@ -9,7 +9,7 @@ Example:
 """
 
 from workbench.lottery.imp import CONDITIONS, LotteryConfig, iterate_lottery, run_lottery, runs_in
-from workbench.lottery.loop import Evaluation, RoundTraining, Splits, evaluate, splits_of, train_round
+from workbench.lottery.loop import Evaluation, RoundTraining, Splits, splits_of, train_round
 from workbench.lottery.results import LotteryResult, RoundResult, load_round
 from workbench.lottery.runner import LotteryRunner
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
@@ -29,7 +29,6 @@ __all__ = [
     "RoundResult",
     "RoundTraining",
     "Splits",
-    "evaluate",
     "from_torch_sequential",
     "iterate_lottery",
     "load_prune_state_dict",

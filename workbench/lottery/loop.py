@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import DatasetError, TrainingError
+from workbench.training import evaluate
 
-__all__ = ["Evaluation", "RoundTraining", "Splits", "evaluate", "splits_of", "train_round"]
+__all__ = ["Evaluation", "RoundTraining", "Splits", "splits_of", "state_copy", "train_round"]
 
 
 @dataclass(frozen=True)
@@ -89,21 +90,6 @@ def splits_of(dataset, *, validation: float | int = 0.1, seed: int = 0) -> Split
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val, train = order[:held], order[held:]
     return Splits(x_train[train], y_train[train], x_train[val], y_train[val], x_test, y_test)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch: int = 10_000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    loss, correct = 0.0, 0
-    for i in range(0, x.shape[0], batch):
-        logits = model(x[i : i + batch])  # [b, classes]
-        loss += float(F.cross_entropy(logits, y[i : i + batch], reduction="sum"))
-        correct += int((logits.argmax(1) == y[i : i + batch]).sum())
-    model.train(was_training)
-    n = max(x.shape[0], 1)
-    return loss / n, correct / n
 
 
 @dataclass(frozen=True)
@@ -207,8 +193,8 @@ def train_round(
             result.saved = state_copy(model)
         halt = stop is not None and stop.is_set()
         if it % eval_every == 0 or it == stop_at or halt:
-            val_loss, _ = evaluate(model, data.x_val, data.y_val)
-            _, test_acc = evaluate(model, data.x_test, data.y_test)
+            val_loss, _ = evaluate(model, data.x_val, data.y_val, batch_size=10_000)
+            _, test_acc = evaluate(model, data.x_test, data.y_test, batch_size=10_000)
             result.curve.append(Evaluation(it, val_loss, test_acc))
             if progress is not None:
                 progress(it - reported)
