@@ -1,5 +1,6 @@
-"""Model -> graph extraction (``GraphTransform``)."""
+"""Model -> graph extraction (``GraphTransform``) at neuron, channel or module granularity."""
 
-from workbench.transform.core import GraphTransform
+from workbench.transform.core import GraphEstimate, GraphTransform
+from workbench.transform.output import EdgeArrays, EdgeAttrs
 
-__all__ = ["GraphTransform"]
+__all__ = ["EdgeArrays", "EdgeAttrs", "GraphEstimate", "GraphTransform"]

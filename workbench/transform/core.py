@@ -1,54 +1,248 @@
-"""``GraphTransform``: the graph of neurons and connections of a model.
+"""``GraphTransform``: the graph of a model's neurons (or channels, or modules) and its connections.
 
-Provisional: exact for this package's masked models and ``nn.Linear`` stacks.
+The model's data flow is followed symbolically (:mod:`workbench.transform.trace`);
+the model is never run, trained or written to: its parameters, masks, buffers,
+``forward`` attributes and training mode are exactly as before. The example
+input only gives the shape of one sample: its first dimension is the batch
+and is ignored (for this package's masked models an unbatched input of their
+``input_shape`` works too).
+
+Granularities:
+
+* ``"neuron"`` (default): one vertex per input element and per output unit of
+  every structural op (linear, convolution, pooling, merge, reduction); one
+  edge per nonzero weight (per unmasked weight for masked layers) between the
+  units it connects. Element-wise ops (activations, dropout, normalisation)
+  and rearrangements (flatten, view, cat) make no vertices.
+* ``"channel"``: one vertex per channel of every structural op's output (one
+  per feature for linear layers); an edge where any kernel weight between two
+  channels is nonzero, weighted by the L2 norm of those weights.
+* ``"module"``: one vertex per op, weighted by the L2 norm of the weights
+  between two ops.
+
+A model the rules do not cover raises :class:`~workbench.errors.ExtractionError`
+naming the op; a graph above ``max_edges`` / ``max_bytes`` raises
+:class:`~workbench.errors.GraphTooLargeError` before anything large is built.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import torch
 from torch import nn
 
-from workbench.errors import ExtractionError
-from workbench.sparse.module import MaskableModule
+from workbench.errors import ExtractionError, GraphTooLargeError
+from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
+from workbench.transform.blocks import GRANULARITIES, Extraction
+from workbench.transform.output import EDGE_DATA, EdgeArrays, to_networkx
+from workbench.transform.trace import follow
 
-__all__ = ["GraphTransform"]
+__all__ = ["GraphEstimate", "GraphTransform"]
+
+#: Bytes per edge and per vertex of an extracted ``nx.DiGraph`` with lazy edge data (measured, CPython 3.11).
+NX_BYTES_PER_EDGE = 200
+NX_BYTES_PER_VERTEX = 700
+#: Bytes per edge of :class:`EdgeArrays` (source, target, index int64 + weight).
+ARRAY_BYTES_PER_EDGE = 28
+
+
+@dataclass(frozen=True)
+class GraphEstimate:
+    """Size of a graph before it is built (``edges`` may over-count windows that fall into padding)."""
+
+    vertices: int
+    edges: int
+    networkx_bytes: int
+    array_bytes: int
 
 
 class GraphTransform:
-    """Extract the neuron-level graph of a model.
+    """Extract the graph of a model's computation.
 
     Args:
-        random_input: an example input (any batch size); used for its shape.
-        threshold: if given, weights with ``|w| <= threshold`` are left out.
-            No threshold is applied unless the caller passes one.
+        random_input: an example input with a batch dimension (any batch size);
+            only its shape is used.
+        threshold: if given, weights with ``|w| <= threshold`` give no edge.
+            No threshold is applied otherwise.
+        granularity: ``"neuron"``, ``"channel"`` or ``"module"``.
+        max_edges, max_bytes: refuse graphs whose estimate exceeds either
+            (``max_bytes`` counts the networkx graph for :meth:`transform`,
+            the arrays for :meth:`transform_arrays`).
+        edge_data: ``"lazy"`` (default: :class:`~workbench.transform.output.EdgeAttrs`
+            mappings with ``weight``, ``module``, ``index``), ``"dict"`` (plain
+            dicts with the same keys; more memory) or ``"none"`` (empty dicts).
+
+    Example:
+        >>> model = MaskedDeepFFN(4, 2, [3])
+        >>> graph = GraphTransform(torch.randn(1, 4)).transform(model)
+        >>> graph.number_of_nodes(), graph.number_of_edges()
+        (9, 18)
+        >>> graph.edges[0, 4]["module"]
+        'layers.0'
     """
 
-    def __init__(self, random_input: torch.Tensor, threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        random_input: torch.Tensor,
+        threshold: float | None = None,
+        granularity: str = "neuron",
+        *,
+        max_edges: int | None = None,
+        max_bytes: int | None = None,
+        edge_data: str = "lazy",
+    ) -> None:
+        if granularity not in GRANULARITIES:
+            raise ExtractionError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+        if edge_data not in EDGE_DATA:
+            raise ExtractionError(f"edge_data must be one of {EDGE_DATA}, got {edge_data!r}")
+        if threshold is not None and not threshold >= 0:
+            raise ExtractionError(f"threshold must be a non-negative number or None, got {threshold!r}")
+        if not isinstance(random_input, torch.Tensor):
+            raise ExtractionError(f"random_input must be a torch.Tensor, got {type(random_input).__name__}")
         self.random_input = random_input
         self.threshold = threshold
+        self.granularity = granularity
+        self.max_edges = max_edges
+        self.max_bytes = max_bytes
+        self.edge_data = edge_data
+
+    # -- following the model --------------------------------------------------------------------
+
+    def _sample_shape(self, model: nn.Module) -> tuple[int, ...]:
+        shape = tuple(self.random_input.shape)
+        if isinstance(model, MaskedDeepFFN | MaskedDeepDAN):
+            features = math.prod(model.input_shape)
+            if shape == model.input_shape or (shape and math.prod(shape[1:]) == features):
+                return model.input_shape
+            name = type(model).__name__
+            raise ExtractionError(
+                f"random_input of shape {shape} does not fit {name} with input shape {model.input_shape}"
+            )
+        if len(shape) < 2:
+            raise ExtractionError(f"random_input needs a batch dimension and a feature shape, got shape {shape}")
+        return shape[1:]
+
+    def _extract(self, model: nn.Module) -> Extraction:
+        if not isinstance(model, nn.Module):
+            raise ExtractionError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        ctx = Extraction(self.granularity, self.threshold)
+        shape = self._sample_shape(model)
+        design = isinstance(model, MaskedDeepDAN)
+        labels = [("input", i) for i in range(math.prod(shape))] if design else None
+        masked_model = isinstance(model, MaskedDeepFFN | MaskedDeepDAN)
+        x = ctx.new_block(
+            "input",
+            "input",
+            (math.prod(shape),) if masked_model else shape,
+            channel_dim=0,
+            layer=0,
+            labels=labels,
+        )
+        with torch.no_grad():
+            follow(ctx, model, x)
+        return ctx
+
+    def estimate(self, model: nn.Module) -> GraphEstimate:
+        """Vertex and edge counts and memory of the graph, without building it."""
+        return self._estimate(self._extract(model))
+
+    @staticmethod
+    def _estimate(ctx: Extraction) -> GraphEstimate:
+        edges = sum(spec.count for spec in ctx.specs)
+        vertices = ctx.num_vertices
+        return GraphEstimate(
+            vertices,
+            edges,
+            NX_BYTES_PER_EDGE * edges + NX_BYTES_PER_VERTEX * vertices,
+            ARRAY_BYTES_PER_EDGE * edges,
+        )
+
+    def _check(self, estimate: GraphEstimate, bytes_used: int, what: str) -> None:
+        too_many = self.max_edges is not None and estimate.edges > self.max_edges
+        too_big = self.max_bytes is not None and bytes_used > self.max_bytes
+        if not (too_many or too_big):
+            return
+        coarser = {"neuron": "granularity='channel'", "channel": "granularity='module'"}.get(self.granularity)
+        hint = f"; try {coarser}" if coarser else ""
+        if what == "networkx":
+            hint += " or transform_arrays()"
+        limit = f"max_edges={self.max_edges}" if too_many else f"max_bytes={self.max_bytes}"
+        raise GraphTooLargeError(
+            f"the {self.granularity}-level graph would have {estimate.vertices} vertices, about {estimate.edges} "
+            f"edges and about {bytes_used / 1e6:.1f} MB as {what}, over {limit}{hint}"
+        )
+
+    # -- outputs --------------------------------------------------------------------------------
+
+    def transform_arrays(self, model: nn.Module) -> EdgeArrays:
+        """The graph as :class:`~workbench.transform.output.EdgeArrays`; ``model`` is not changed.
+
+        Raises:
+            ExtractionError: an op without a rule, or data-dependent control flow.
+            GraphTooLargeError: the estimate is over ``max_edges`` or ``max_bytes``.
+        """
+        ctx = self._extract(model)
+        estimate = self._estimate(ctx)
+        self._check(estimate, estimate.array_bytes, "arrays")
+        return self._arrays(ctx)
+
+    def _arrays(self, ctx: Extraction) -> EdgeArrays:
+        if ctx.specs and all(spec.fill is not None for spec in ctx.specs):
+            # exact counts: write every op's edges straight into the output arrays
+            sizes = [spec.count for spec in ctx.specs]
+            total = sum(sizes)
+            source, target, index = (np.empty(total, dtype=np.int64) for _ in range(3))
+            weight = np.empty(total, dtype=np.result_type(*(spec.dtype for spec in ctx.specs)))
+            start = 0
+            for spec, size in zip(ctx.specs, sizes, strict=True):
+                part = slice(start, start + size)
+                spec.fill(source[part], target[part], weight[part], index[part])
+                start += size
+        else:
+            parts = [spec.build() for spec in ctx.specs]
+            sizes = [p[0].size for p in parts]
+            if parts:
+                source, target, weight, index = (np.concatenate([p[i] for p in parts]) for i in range(4))
+            else:
+                source = target = index = np.zeros(0, dtype=np.int64)
+                weight = np.zeros(0, dtype=np.float32)
+        return EdgeArrays(
+            source,
+            target,
+            weight,
+            index,
+            tuple(spec.module for spec in ctx.specs),
+            np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
+            ctx.num_vertices,
+            tuple(ctx.blocks),
+            ctx.granularity,
+        )
 
     def transform(self, model: nn.Module) -> nx.DiGraph:
-        """The model's neurons as vertices, its unmasked nonzero weights as edges; ``model`` is not changed."""
-        if isinstance(model, MaskableModule) and hasattr(model, "generate_structure"):
-            graph = model.generate_structure(include_input=True, include_output=True)
-            return graph
-        if isinstance(model, nn.Sequential) and all(
-            isinstance(m, nn.Linear | nn.ReLU | nn.Tanh | nn.Sigmoid | nn.Identity | nn.Flatten) for m in model
-        ):
-            linears = [m for m in model if isinstance(m, nn.Linear)]
-            graph = nx.DiGraph()
-            offset = 0
-            for k, lin in enumerate(linears):
-                w = lin.weight.detach().cpu().numpy()
-                if k == 0:
-                    graph.add_nodes_from(range(lin.in_features))
-                nxt = offset + lin.in_features
-                graph.add_nodes_from(range(nxt, nxt + lin.out_features))
-                keep = np.abs(w) > self.threshold if self.threshold is not None else w != 0
-                rows, cols = np.nonzero(keep)
-                graph.add_edges_from(zip((cols + offset).tolist(), (rows + nxt).tolist(), strict=True))
-                offset = nxt
-            return graph
-        raise ExtractionError(f"cannot extract a graph from {type(model).__name__} yet")
+        """The graph as an ``nx.DiGraph``; ``model`` is not changed.
+
+        Vertices carry ``module`` (the op that computes them, ``"input"`` for
+        the input), ``layer`` (0 for the input, then one more than the deepest
+        vertex feeding the op) and ``position`` (index in the op's output: an
+        int, a tuple for feature maps, the channel at channel level). Edges
+        carry ``weight``, ``module`` and, where a single weight makes the edge,
+        ``index`` (flat index into ``module``'s weight). The graph attribute
+        ``granularity`` records the granularity.
+
+        Raises:
+            ExtractionError: an op without a rule, or data-dependent control flow.
+            GraphTooLargeError: the estimate is over ``max_edges`` or ``max_bytes``.
+        """
+        ctx = self._extract(model)
+        estimate = self._estimate(ctx)
+        self._check(estimate, estimate.networkx_bytes, "networkx")
+        arrays = self._arrays(ctx)
+        return to_networkx(arrays, edge_data=self.edge_data, graph_attrs={"granularity": self.granularity})
+
+    def transform_sparse(self, model: nn.Module, format: str = "csr"):
+        """The weighted adjacency matrix as a ``scipy.sparse`` array (see :meth:`EdgeArrays.to_scipy`)."""
+        return self.transform_arrays(model).to_scipy(format)
