@@ -256,7 +256,7 @@ def run_lottery(
             on_rewind_state=saved.append,
         )
     )
-    expected = 1 + config.rounds * (1 + len(config.controls))
+    expected = 1 + config.rounds * (1 + len(set(config.controls)))
     return LotteryResult(
         config=config,
         rounds=rounds,
