@@ -375,3 +375,69 @@ def test_extraction_of_a_deep_copy_is_the_same():
     a = GraphTransform(torch.randn(1, 3)).transform(model)
     b = GraphTransform(torch.randn(1, 3)).transform(copy.deepcopy(model))
     assert nx.utils.graphs_equal(a, b)
+
+
+# -- the eager fallback -----------------------------------------------------------------------------
+
+
+class ShapeBranch(nn.Module):
+    """``if x.dim() > 2`` stops torch.fx; the eager fallback follows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+        self.conv = nn.Conv1d(1, 2, 2)
+        self.bn = nn.BatchNorm1d(2)
+
+    def forward(self, x):
+        if x.dim() > 2:
+            x = x.flatten(1)
+        h = F.relu(self.fc(x))
+        return self.bn(self.conv(h.unsqueeze(1))) * 2
+
+
+class NoBranch(ShapeBranch):
+    def forward(self, x):
+        h = F.relu(self.fc(x.flatten(1)))
+        return self.bn(self.conv(h.unsqueeze(1))) * 2
+
+
+@pytest.mark.parametrize("granularity", ["neuron", "channel", "module"])
+def test_fallback_gives_the_graph_fx_gives(granularity):
+    torch.manual_seed(0)
+    model = ShapeBranch()
+    model.train()
+    twin = NoBranch()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(4, 2, 3)
+    before = _snapshot(model)
+    eager = GraphTransform(x, granularity=granularity).transform(model)
+    _assert_unchanged(model, before)
+    traced = GraphTransform(x, granularity=granularity).transform(twin)
+    assert nx.utils.graphs_equal(eager, traced)
+    assert eager.number_of_edges() > 0
+
+
+def test_fallback_follows_a_deep_cell_dan():
+    from workbench.sparse import DeepCellDAN
+
+    def cell(is_input, is_output, in_degree, out_degree, layer, channels):
+        return nn.Sequential(nn.Conv2d(channels if is_input else 4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+
+    torch.manual_seed(0)
+    model = DeepCellDAN(5, 3, cell, nx.DiGraph([(0, 1), (0, 2)]))
+    model(torch.randn(2, 3, 6, 6))  # materialises the lazy classifier
+    before = _snapshot(model)
+    graph = GraphTransform(torch.randn(2, 3, 6, 6), granularity="module").transform(model)
+    _assert_unchanged(model, before)
+    assert _edge_set(graph) == {
+        ("input", "cells.0.0"),
+        ("cells.0.0", "sum"),
+        ("sum", "cells.1.0"),
+        ("cells.0.0", "sum_1"),
+        ("sum_1", "cells.2.0"),
+        ("cells.1.0", "mean"),
+        ("cells.2.0", "mean_1"),
+        ("mean", "classifier"),
+        ("mean_1", "classifier"),
+    }

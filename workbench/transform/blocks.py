@@ -35,12 +35,17 @@ EdgeTuple = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # source, tar
 
 
 class Ids:
-    """A tensor's vertex ids: ``t`` is ``int64 [1, *feature shape]``, ``-1`` where no vertex feeds it."""
+    """A tensor's vertex ids: ``t`` is ``int64 [1, *feature shape]``, ``-1`` where no vertex feeds it.
 
-    __slots__ = ("t",)
+    ``stacked`` marks the result of ``torch.stack(..., dim=0)``: ``t`` is then
+    ``[n, 1, *features]`` and only a sum or mean over dimension 0 may follow.
+    """
 
-    def __init__(self, t: torch.Tensor) -> None:
+    __slots__ = ("stacked", "t")
+
+    def __init__(self, t: torch.Tensor, stacked: bool = False) -> None:
         self.t = t
+        self.stacked = stacked
 
     @property
     def features(self) -> tuple[int, ...]:

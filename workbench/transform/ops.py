@@ -89,6 +89,11 @@ _MERGE_SIGNS = {
     "add_": (1.0, 1.0), operator.sub: (1.0, -1.0), operator.isub: (1.0, -1.0), torch.sub: (1.0, -1.0),
     "sub": (1.0, -1.0), operator.mul: (1.0, 1.0), operator.imul: (1.0, 1.0), torch.mul: (1.0, 1.0),
     "mul": (1.0, 1.0), operator.truediv: (1.0, 1.0), torch.div: (1.0, 1.0), "div": (1.0, 1.0),
+    torch.maximum: (1.0, 1.0), torch.minimum: (1.0, 1.0), "maximum": (1.0, 1.0), "minimum": (1.0, 1.0),
+    operator.gt: (1.0, 1.0), operator.lt: (1.0, 1.0), operator.ge: (1.0, 1.0), operator.le: (1.0, 1.0),
+    operator.eq: (1.0, 1.0), operator.ne: (1.0, 1.0), torch.gt: (1.0, 1.0), torch.lt: (1.0, 1.0),
+    "gt": (1.0, 1.0), "lt": (1.0, 1.0), "ge": (1.0, 1.0), "le": (1.0, 1.0), "eq": (1.0, 1.0), "ne": (1.0, 1.0),
+    "__gt__": (1.0, 1.0), "__lt__": (1.0, 1.0), "__ge__": (1.0, 1.0), "__le__": (1.0, 1.0),
 }  # fmt: skip
 
 
@@ -306,7 +311,17 @@ def _structural_function(ctx: Extraction, name: str, target, args, kwargs):
     return None
 
 
+def _refuse_stacked(name: str, what: str, args, kwargs) -> None:
+    if what not in ("sum", "mean") and any(isinstance(a, Ids) and a.stacked for a in _flat(args, kwargs)):
+        raise ExtractionError(f"{what} at {name!r} on tensors stacked along the batch dimension is not supported")
+
+
 def _reduce(ctx, name, kind, x: Ids, dims, keepdim, mean) -> Ids:
+    if x.stacked:
+        if dims not in (0, (0,), [0]) or keepdim:
+            raise ExtractionError(f"{kind} at {name!r} of stacked tensors must reduce dimension 0 only")
+        n = x.t.shape[0]
+        return rules.merge(ctx, name, kind, [Ids(x.t[i]) for i in range(n)], [1.0 / n if mean else 1.0] * n)
     if dims is None:
         dims = tuple(range(1, x.t.dim()))
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
@@ -317,6 +332,10 @@ def apply_function(ctx: Extraction, name: str, target: Callable, args: tuple, kw
     """The result of ``target(*args, **kwargs)`` when some argument is an id map."""
     if not has_ids((args, kwargs)):
         return target(*args, **kwargs)
+    _refuse_stacked(name, _name(target), args, kwargs)
+    if target is torch.stack and _arg(args, kwargs, 1, "dim", 0) == 0:
+        like = next(a for a in _flat(args, kwargs) if isinstance(a, Ids))
+        return Ids(torch.stack(_unwrap(_arg(args, kwargs, 0, "tensors"), like)), stacked=True)
     if target in _ELEMENTWISE_FUNCTIONS:
         return next(a for a in (*args, *kwargs.values()) if isinstance(a, Ids))
     if target in _MERGE_SIGNS:
@@ -343,6 +362,7 @@ def _flat(args, kwargs):
 def apply_method(ctx: Extraction, name: str, method: str, args: tuple, kwargs: dict) -> Any:
     """The result of ``args[0].method(*args[1:], **kwargs)`` when ``args[0]`` is an id map."""
     this = args[0]
+    _refuse_stacked(name, method, args, kwargs)
     if not isinstance(this, Ids):
         if has_ids((args, kwargs)) and method in _MERGE_SIGNS:
             return _merge_or_pass(ctx, name, method, args, kwargs)
