@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -45,20 +46,22 @@ def test_curves_from_values():
 
 def test_density_bars_show_kept_and_pruned_per_layer():
     fig = density_figure([("input", 6, 8), ("gen 1", 0, 4), ("output", 3, 3)])
-    kept, pruned = fig.data
-    assert list(kept.x) == [6, 0, 3] and list(pruned.x) == [2, 4, 0]
-    assert list(kept.text) == ["75%", "0%", "100%"]
-    assert "Build" in density_figure([]).layout.annotations[0].text
+    kept, pruned = fig["data"]
+    assert kept["x"] == [6, 0, 3] and pruned["x"] == [2, 4, 0]
+    assert kept["text"] == ["75%", "0%", "100%"] and kept["y"] == ["input", "gen 1", "output"]
+    assert "Build" in density_figure([])["layout"]["annotations"][0]["text"]
+    go.Figure(fig)  # a valid Plotly figure
 
 
 def test_histogram_with_threshold_line_and_grey_pruned_bars():
     counts, edges = magnitude_histogram(np.array([0.1, 0.2, 0.3, 0.9]), bins=4)
     assert counts.sum() == 4 and edges[-1] == pytest.approx(0.9)
     fig = histogram_figure(counts, edges, 0.45)
-    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x0 == 0.45
-    colours = list(fig.data[0].marker.color)
+    assert len(fig["layout"]["shapes"]) == 1 and fig["layout"]["shapes"][0]["x0"] == 0.45
+    colours = fig["data"][0]["marker"]["color"]
     assert colours[0] != colours[-1]
-    assert len(histogram_figure(counts, edges, None).layout.shapes) == 0
+    assert histogram_figure(counts, edges, None)["layout"]["shapes"] == []
+    go.Figure(fig)  # a valid Plotly figure
 
 
 def test_boundary_heat_map_and_points():
@@ -68,7 +71,7 @@ def test_boundary_heat_map_and_points():
     fig = boundary_figure(xs, ys, np.full((4, 5), 0.5), points, labels)
     assert fig.data[0].type == "heatmap" and np.asarray(fig.data[0].z).shape == (4, 5)
     assert [len(t.x) for t in fig.data[1:]] == [1, 2]
-    assert boundary_figure(xs, ys, None, points, labels).data[0].type == "scattergl"
+    assert boundary_figure(xs, ys, None, points, labels).data[0].type == "scatter"
 
 
 def test_dead_vertices():

@@ -68,7 +68,7 @@ def curves_figure(kind: str, *, x: Sequence[float] = (), values: dict | None = N
     """
     values = values or {}
     traces = [
-        go.Scattergl(
+        go.Scatter(
             x=list(x), y=list(values.get(field, [])), name=name, mode="lines", line={"color": COLOURS[i], "width": 2}
         )
         for i, (name, field) in enumerate(CURVE_TRACES[kind])
@@ -94,43 +94,49 @@ def curve_patch(kind: str, records: Sequence[dict]) -> Patch:
     return patch
 
 
-def density_figure(rows: Sequence[tuple[str, int, int]]) -> go.Figure:
-    """Kept vs designed connections per layer: ``rows`` of ``(title, kept, total)``, input to output."""
+def density_figure(rows: Sequence[tuple[str, int, int]]) -> dict:
+    """Kept vs designed connections per layer: ``rows`` of ``(title, kept, total)``, input to output.
+
+    Returns a plain figure dict: it is redrawn on every slider move, and skipping
+    Plotly's validation keeps the preview fast.
+    """
     if not rows:
-        return empty_figure("Build a model to see its layers")
+        return empty_figure("Build a model to see its layers").to_plotly_json()
     titles = [r[0] for r in rows]
     kept = [r[1] for r in rows]
     pruned = [r[2] - r[1] for r in rows]
     share = [f"{k / t:.0%}" if t else "–" for _, k, t in rows]
-    fig = go.Figure(
-        [
-            go.Bar(
-                y=titles,
-                x=kept,
-                name="kept",
-                orientation="h",
-                marker_color="#2563eb",
-                text=share,
-                textposition="inside",
-                textangle=0,
-                constraintext="none",
-                insidetextanchor="start",
-                hovertemplate="%{y}: %{x} kept<extra></extra>",
-            ),
-            go.Bar(
-                y=titles,
-                x=pruned,
-                name="pruned",
-                orientation="h",
-                marker_color="#e2e8f0",
-                hovertemplate="%{y}: %{x} pruned<extra></extra>",
-            ),
+    layout = _base_layout("Connections kept per layer", height=max(220, 34 + 22 * len(rows)), barmode="stack")
+    layout["yaxis"] = {"autorange": "reversed", "type": "category"}
+    layout["xaxis"] = {"title": {"text": "connections"}, "gridcolor": "#e2e8f0"}
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "y": titles,
+                "x": kept,
+                "name": "kept",
+                "orientation": "h",
+                "marker": {"color": "#2563eb"},
+                "text": share,
+                "textposition": "inside",
+                "textangle": 0,
+                "constraintext": "none",
+                "insidetextanchor": "start",
+                "hovertemplate": "%{y}: %{x} kept<extra></extra>",
+            },
+            {
+                "type": "bar",
+                "y": titles,
+                "x": pruned,
+                "name": "pruned",
+                "orientation": "h",
+                "marker": {"color": "#e2e8f0"},
+                "hovertemplate": "%{y}: %{x} pruned<extra></extra>",
+            },
         ],
-        layout=_base_layout("Connections kept per layer", height=max(220, 34 + 22 * len(rows)), barmode="stack"),
-    )
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title="connections", gridcolor="#e2e8f0")
-    return fig
+        "layout": layout,
+    }
 
 
 def magnitude_histogram(magnitudes: np.ndarray, *, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -139,32 +145,55 @@ def magnitude_histogram(magnitudes: np.ndarray, *, bins: int = 60) -> tuple[np.n
     return np.histogram(magnitudes, bins=bins, range=(0.0, top if top > 0 else 1.0))
 
 
-def histogram_figure(counts: np.ndarray, edges: np.ndarray, threshold: float | None) -> go.Figure:
-    """Weight-magnitude histogram with the pruning threshold drawn as a vertical line.
+def histogram_figure(counts: np.ndarray, edges: np.ndarray, threshold: float | None) -> dict:
+    """Weight-magnitude histogram with the pruning threshold drawn as a vertical line (a plain figure dict).
 
     Bars left of the threshold (pruned) are grey, the rest blue; ``threshold=None`` draws no line
     (per-layer percent pruning has no single threshold).
     """
-    centres = (edges[:-1] + edges[1:]) / 2
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
     width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
     cut = -1.0 if threshold is None else threshold
     colours = ["#cbd5e1" if c <= cut else "#2563eb" for c in centres]
-    fig = go.Figure(
-        go.Bar(
-            x=centres, y=counts, width=width, marker_color=colours, hovertemplate="|w|≈%{x:.3f}: %{y}<extra></extra>"
-        ),
-        layout=_base_layout("Weight magnitudes", height=260, bargap=0.02, showlegend=False),
-    )
+    layout = _base_layout("Weight magnitudes", height=260, bargap=0.02, showlegend=False)
+    layout["xaxis"] = {"title": {"text": "|weight|"}, "gridcolor": "#e2e8f0"}
+    layout["yaxis"] = {"title": {"text": "weights"}, "gridcolor": "#e2e8f0"}
+    layout["shapes"], layout["annotations"] = [], []
     if threshold is not None:
-        fig.add_vline(
-            x=threshold,
-            line={"color": "#dc2626", "width": 2, "dash": "dash"},
-            annotation_text=f"threshold {threshold:.3g}",
-            annotation_position="top right",
+        layout["shapes"].append(
+            {
+                "type": "line",
+                "x0": threshold,
+                "x1": threshold,
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+                "line": {"color": "#dc2626", "width": 2, "dash": "dash"},
+            }
         )
-    fig.update_xaxes(title="|weight|", gridcolor="#e2e8f0")
-    fig.update_yaxes(title="weights", gridcolor="#e2e8f0")
-    return fig
+        layout["annotations"].append(
+            {
+                "x": threshold,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "text": f"threshold {threshold:.3g}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"color": "#dc2626"},
+            }
+        )
+    bars = {
+        "type": "bar",
+        "x": centres,
+        "y": np.asarray(counts).tolist(),
+        "width": width,
+        "marker": {"color": colours},
+        "hovertemplate": "|w|≈%{x:.3f}: %{y}<extra></extra>",
+    }
+    return {"data": [bars], "layout": layout}
 
 
 def boundary_figure(
@@ -191,7 +220,7 @@ def boundary_figure(
     for k, colour in ((0, "#1a73e8"), (1, "#e8710a")):
         pick = labels == k
         traces.append(
-            go.Scattergl(
+            go.Scatter(
                 x=points[pick, 0],
                 y=points[pick, 1],
                 mode="markers",

@@ -252,7 +252,7 @@ def train_panel() -> html.Div:
                 className="fig boundary",
                 style={"display": "none"},
             ),
-            dcc.Interval(id=ids.POLL, interval=500, disabled=True),
+            dcc.Interval(id=ids.POLL, interval=300, disabled=True),
         ],
         className="main",
     )

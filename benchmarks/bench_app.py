@@ -1,0 +1,224 @@
+"""Responsiveness of the workbench app on a 1,000-vertex, 10,000-edge DAN (issue 4).
+
+Serves the real app from a thread of this process (werkzeug, as in the
+browser tests), drives it with headless Chromium (Playwright, Debian's
+``/usr/bin/chromium``), and prints three figures:
+
+* **slider preview, server time**: the prune slider is moved step by step;
+  for each preview request the server's time is read from the browser's
+  resource timing (``responseStart - requestStart``: the whole callback,
+  masks from the snapshot, test accuracy, both figures and JSON), and the
+  pure compute (``Workspace.preview_masks`` plus the figures) is also timed
+  in-process. Target: 100 ms.
+* **first paint**: from dropping the graph file on the Design panel to
+  Cytoscape holding all 1,000 vertices with two animation frames drawn.
+  Target: 1 s.
+* **curve lag**: while the DAN trains, a watcher thread notes the wall-clock
+  time each history record appears in the trainer; the page notes when the
+  loss curve grows to include it. Lag = page time - record time. Target: 1 s.
+
+    python benchmarks/bench_app.py            # the issue's sizes
+    python benchmarks/bench_app.py --quick    # 200 vertices, 1,000 edges (smoke run)
+
+Timings depend on the machine; ``OMP_NUM_THREADS=1`` and one torch thread,
+as everywhere in this repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import networkx as nx
+import torch
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+NODE_COUNT = """() => { const root = document.getElementById('design-canvas');
+  for (const el of [root, ...root.querySelectorAll('*')])
+    if (el._cyreg && el._cyreg.cy) return el._cyreg.cy.nodes().length;
+  return -1; }"""
+TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))"
+WATCH_CURVE = """() => { window.__curve = []; let seen = 0;
+  window.__curveTimer = setInterval(() => { const g = document.querySelector('#train-loss .js-plotly-plot');
+    const n = g && g.data && g.data[0] ? g.data[0].x.length : 0;
+    if (n > seen) { for (let k = seen; k < n; k++) window.__curve.push([k, Date.now() / 1000]); seen = n; } }, 10); }"""
+
+
+def the_graph(n: int, m: int) -> nx.DiGraph:
+    """A DAG with exactly ``n`` vertices and ``m`` edges (G(n, m), oriented)."""
+    from workbench.graph import to_dag
+
+    return to_dag(nx.gnm_random_graph(n, m, seed=0))
+
+
+def serve():
+    from werkzeug.serving import make_server
+
+    from workbench.app import create_app
+
+    app = create_app()
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return app, server
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+    return f"median {statistics.median(values):.0f} ms, p95 {p95:.0f} ms, max {values[-1]:.0f} ms (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small graph (smoke run)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    n, m = (200, 1000) if args.quick else (1000, 10000)
+    from playwright.sync_api import sync_playwright
+
+    from workbench import io as wbio
+    from workbench.app.figures import density_figure, histogram_figure
+
+    graph = the_graph(n, m)
+    path = Path(tempfile.mkdtemp()) / f"dan_{n}_{m}.json"
+    path.write_bytes(wbio.graph_to_bytes(graph, "json"))
+    app, server = serve()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    results = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        page.wait_for_function("() => document.querySelector('#design-canvas canvas') !== null", timeout=30_000)
+        page.wait_for_timeout(2000)
+
+        # ---- first paint of the graph, from the file drop
+        start = page.evaluate("() => performance.now()")
+        page.set_input_files("#design-upload input[type=file]", str(path))
+        page.wait_for_function(f"() => ({NODE_COUNT})() === {n}", timeout=60_000, polling="raf")
+        painted = page.evaluate(TWO_FRAMES)
+        results["first paint"] = f"{painted - start:.0f} ms (drop of the file to {n:,} vertices drawn)"
+
+        # ---- build the DAN on digits
+        page.get_by_text("2 · Build & train", exact=True).click()
+        page.click("#train-build")
+        page.wait_for_selector("#train-alert .alert-success", timeout=60_000)
+        session = next(iter(app.workbench_sessions._sessions.values()))
+        ws = session.workspace
+        edges = sum(layer.weight.numel() for layer in ws.model.layers)
+        results["model"] = (
+            f"DAN of {n:,} vertices, {edges:,} edges, {sum(p.numel() for p in ws.model.parameters()):,} parameters"
+        )
+
+        # ---- slider previews: server time from resource timing
+        timings: list[float] = []
+
+        def on_response(response):
+            if "_dash-update-component" in response.url and "prune-density" in (response.request.post_data or ""):
+                t = response.request.timing
+                timings.append(t["responseStart"] - t["requestStart"])
+
+        page.on("response", on_response)
+        page.get_by_text("3 · Prune", exact=True).click()
+        page.wait_for_function(
+            "() => document.querySelector('#prune-summary')?.innerText.includes('remain')", timeout=60_000
+        )
+        page.locator("#prune-slider [role=slider]").focus()
+        for _ in range(20):
+            page.keyboard.press("PageUp")
+            page.wait_for_timeout(250)
+        page.wait_for_timeout(1000)
+        page.remove_listener("response", on_response)
+        results["slider preview, server (HTTP)"] = summary(timings[1:])  # the first one takes the snapshot
+
+        compute = []
+        snap = ws.take_snapshot()
+        top = float(snap.magnitudes.max())
+        for k in range(1, 21):
+            t0 = time.perf_counter()
+            preview = ws.preview_masks("threshold", "global", top * k / 40)
+            density_figure(preview.rows)
+            histogram_figure(snap.counts, snap.edges, preview.threshold)
+            compute.append(1000 * (time.perf_counter() - t0))
+        results["slider preview, compute"] = summary(compute)
+        page.keyboard.press("Home")
+        page.wait_for_timeout(1000)
+
+        # ---- training curve lag
+        page.get_by_text("2 · Build & train", exact=True).click()
+        page.wait_for_selector("#train-loss .js-plotly-plot", timeout=30_000)
+        page.evaluate(WATCH_CURVE)
+        page.fill("#train-epochs", "4")
+        appeared: dict[int, float] = {}
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                trainer = ws.trainer
+                if trainer is not None and ws.history_base is not None:
+                    for k in range(len(appeared), len(trainer.history_since(0))):
+                        appeared[k] = time.time()
+                time.sleep(0.005)
+
+        polls: list[float] = []
+
+        def on_poll(response):
+            if "_dash-update-component" in response.url and "train-poll" in (response.request.post_data or ""):
+                t = response.request.timing
+                polls.append(t["responseStart"] - t["requestStart"])
+
+        page.on("response", on_poll)
+        ws.history_base = None
+        page.click("#train-start")
+        page.wait_for_function(
+            "() => document.querySelector('#status-pill').innerText.includes('running')", timeout=30_000
+        )
+        ws.history_base = len(ws.history)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        page.wait_for_function(
+            "() => !document.querySelector('#status-pill').innerText.includes('running')", timeout=300_000
+        )
+        page.wait_for_timeout(1500)
+        stop.set()
+        drawn = dict(page.evaluate("() => window.__curve"))
+        base = ws.history_base
+        lags = [1000 * (drawn[base + k] - t) for k, t in appeared.items() if base + k in drawn]
+        results["curve lag"] = summary(lags)
+        results["poll request, server (HTTP) while training"] = summary(polls)
+        browser.close()
+    server.shutdown()
+    print(f"\n## App responsiveness ({n:,} vertices, {m:,} edges)\n")
+    print("| measure | result | target |")
+    print("| --- | --- | --- |")
+    targets = {
+        "first paint": "1 s",
+        "slider preview, server (HTTP)": "100 ms",
+        "slider preview, compute": "100 ms",
+        "curve lag": "1 s",
+        "model": "",
+    }
+    for key, value in results.items():
+        print(f"| {key} | {value} | {targets.get(key, '')} |")
+
+
+if __name__ == "__main__":
+    main()
