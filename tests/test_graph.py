@@ -19,10 +19,11 @@ def test_layers_are_longest_path_generations():
 
 
 def test_seed_examples_balanced_tree_grid_smallworld():
-    btree = LayeredGraph.load_from(nx.balanced_tree(r=2, h=3))
+    btree = LayeredGraph.load_from(nx.balanced_tree(r=2, h=3), "bfs")
     assert btree.num_layers == 4 and btree.layer_sizes == [1, 2, 4, 8]
-    grid = LayeredGraph.load_from(nx.grid_2d_graph(3, 30, periodic=False))
+    grid = LayeredGraph.load_from(nx.grid_2d_graph(3, 30, periodic=False), "bfs")
     assert (0, 0) in grid and grid.num_layers == 3 + 30 - 1
+    assert LayeredGraph.load_from(nx.balanced_tree(r=2, h=3)).number_of_edges() == 14
     smallworld = LayeredGraph.load_from(nx.watts_strogatz_graph(100, 3, 0.8))
     assert smallworld.number_of_nodes() == 100
     assert nx.is_directed_acyclic_graph(smallworld)
@@ -79,20 +80,33 @@ def test_errors_name_the_value():
         g.get_layer_size(5)
     with pytest.raises(EmptyGraphError, match="no vertices"):
         LayeredGraph.load_from(nx.DiGraph())
-    with pytest.raises(GraphError, match="unknown orientation 'random'"):
-        wbg.orient(nx.path_graph(3), "random")
+    with pytest.raises(GraphError, match="unknown orientation 'colour'; expected one of 'random', 'bfs', 'index'"):
+        wbg.orient(nx.path_graph(3), "colour")
     with pytest.raises(GraphError, match="self-loop at vertex 1"):
         wbg.orient(nx.Graph([(1, 1)]))
     with pytest.raises(GraphError, match="layer sizes must be positive integers"):
         wbg.layered_ffn([3, 0])
 
 
+def test_default_orientation_is_shallow_with_many_sources_and_sinks():
+    ws = nx.watts_strogatz_graph(1000, 4, 0.1, seed=0)
+    dag = wbg.orient(ws)
+    assert nx.is_directed_acyclic_graph(dag)
+    assert set(map(frozenset, dag.edges)) == set(map(frozenset, ws.edges))
+    assert wbg.depth(dag) < 30
+    assert sum(1 for _, d in dag.in_degree() if d == 0) > 100
+    assert sum(1 for _, d in dag.out_degree() if d == 0) > 100
+    assert list(wbg.orient(ws, seed=3).edges) == list(wbg.orient(ws, seed=3).edges)
+    assert list(wbg.orient(ws, seed=3).edges) != list(wbg.orient(ws, seed=4).edges)
+
+
 def test_bfs_orientation_is_shallow_and_index_orientation_follows_node_order():
     ws = nx.watts_strogatz_graph(1000, 4, 0.1, seed=0)
-    shallow = wbg.orient(ws)
+    shallow = wbg.orient(ws, "bfs")
     assert nx.is_directed_acyclic_graph(shallow)
     assert shallow.number_of_edges() == ws.number_of_edges()
     assert wbg.depth(shallow) < 100
+    assert sum(1 for _, d in shallow.in_degree() if d == 0) == 1  # one root per component
     lattice = wbg.orient(nx.watts_strogatz_graph(1000, 4, 0.0, seed=0), "index")
     assert wbg.depth(lattice) == 1000
 

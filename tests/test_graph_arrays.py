@@ -51,7 +51,7 @@ def graphs(draw, max_nodes=60):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(graphs(), st.sampled_from(["bfs", "index"]))
+@given(graphs(), st.sampled_from(["random", "bfs", "index"]))
 def test_dag_arrays_equal_to_dag(graph, orientation):
     _same_as_to_dag(graph, orientation)
 
@@ -67,7 +67,7 @@ def test_dag_arrays_equal_to_dag(graph, orientation):
     ],
 )
 def test_orientations_on_shaped_graphs(graph):
-    for orientation in ("bfs", "index"):
+    for orientation in ("random", "bfs", "index"):
         _same_as_to_dag(graph, orientation)
 
 

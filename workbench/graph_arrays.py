@@ -22,7 +22,7 @@ from itertools import chain
 import networkx as nx
 import numpy as np
 
-from workbench.graph import Orientation, check_dag, to_dag
+from workbench.graph import DEFAULT_ORIENTATION, ORIENTATIONS, Orientation, check_dag, random_rank, to_dag
 
 __all__ = ["DagArrays", "dag_arrays", "generations"]
 
@@ -163,7 +163,7 @@ def _bfs_distances_python(n: int, starts: np.ndarray, neighbours: np.ndarray) ->
     return np.array(distance, dtype=np.int64)
 
 
-def dag_arrays(graph: nx.Graph, orientation: Orientation = "bfs") -> DagArrays:
+def dag_arrays(graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, *, seed: int = 0) -> DagArrays:
     """Check (or orient) ``graph`` as :func:`to_dag` does and return it as arrays.
 
     Same vertices, edges, orientation, order and errors as ``to_dag(graph,
@@ -174,8 +174,8 @@ def dag_arrays(graph: nx.Graph, orientation: Orientation = "bfs") -> DagArrays:
         GraphError: unknown ``orientation``, or a self-loop in an undirected graph.
         EmptyGraphError, CycleError: as :func:`check_dag`.
     """
-    if graph.is_multigraph() or graph.number_of_nodes() == 0 or orientation not in ("bfs", "index"):
-        return _dag_arrays_of(to_dag(graph, orientation))  # rare inputs, and every error message
+    if graph.is_multigraph() or graph.number_of_nodes() == 0 or orientation not in ORIENTATIONS:
+        return _dag_arrays_of(to_dag(graph, orientation, seed=seed))  # rare inputs, and every error message
     nodes = list(graph)
     n = len(nodes)
     adjacency = graph._adj  # label -> {neighbour: edge data}; successors for a directed graph
@@ -189,10 +189,12 @@ def dag_arrays(graph: nx.Graph, orientation: Orientation = "bfs") -> DagArrays:
         graph_class = graph.__class__
     else:
         if bool((head == tail).any()):
-            return _dag_arrays_of(to_dag(graph, orientation))  # raises the self-loop error
+            return _dag_arrays_of(to_dag(graph, orientation, seed=seed))  # raises the self-loop error
         keep = head > tail  # the entry that nx.Graph.edges yields for each edge
         if orientation == "index":
             rank = np.arange(n)
+        elif orientation == "random":
+            rank = random_rank(n, seed)
         else:
             starts = np.concatenate([[0], np.cumsum(degree)])
             distance = _bfs_distances(n, starts, head)

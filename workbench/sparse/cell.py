@@ -8,7 +8,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from workbench.graph import Orientation, layer_index, to_dag
+from workbench.graph import DEFAULT_ORIENTATION, Orientation, layer_index, to_dag
 
 __all__ = ["DeepCellDAN"]
 
@@ -46,7 +46,7 @@ class DeepCellDAN(nn.Module):
         cell_constructor: CellConstructor,
         structure: nx.Graph,
         *,
-        orientation: Orientation = "bfs",
+        orientation: Orientation = DEFAULT_ORIENTATION,
     ) -> None:
         super().__init__()
         self.structure = to_dag(structure, orientation)
