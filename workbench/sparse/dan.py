@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.graph import LayeredGraph, Orientation
+from workbench.graph import DEFAULT_ORIENTATION, LayeredGraph, Orientation
 from workbench.graph_arrays import DagArrays, dag_arrays
 from workbench.sparse.ffn import flatten_input, input_shape_of
 from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
+from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan
 
 __all__ = ["DagIndex", "MaskedDeepDAN", "dag_index", "dan_parameter_count"]
 
@@ -62,7 +63,7 @@ class DagIndex:
         return len(self.bounds) - 1
 
 
-def dag_index(structure: nx.Graph, orientation: Orientation = "bfs") -> tuple[nx.DiGraph, DagIndex]:
+def dag_index(structure: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION) -> tuple[nx.DiGraph, DagIndex]:
     """Check (or orient) ``structure`` and index it; see :class:`DagIndex`."""
     arrays = dag_arrays(structure, orientation)
     return (structure if isinstance(structure, LayeredGraph) else arrays.to_networkx()), DagIndex(arrays)
@@ -95,7 +96,9 @@ class MaskedDeepDAN(MaskableModule):
         structure: an ``nx.DiGraph`` DAG, a :class:`~workbench.graph.LayeredGraph`,
             or an undirected graph, oriented with ``orientation`` (see
             :func:`workbench.graph.orient`).
-        orientation: ``"bfs"`` (default, shallow) or ``"index"`` (the seed's).
+        orientation: how an undirected ``structure`` is oriented:
+            ``"random"`` (default: shallow, many sources and sinks), ``"bfs"``
+            or ``"index"`` (the seed's); see :func:`workbench.graph.orient`.
         activation: module class applied to every neuron.
 
     Attributes:
@@ -114,7 +117,7 @@ class MaskedDeepDAN(MaskableModule):
         size_output: int,
         structure: nx.Graph,
         *,
-        orientation: Orientation = "bfs",
+        orientation: Orientation = DEFAULT_ORIENTATION,
         activation: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
@@ -171,13 +174,44 @@ class MaskedDeepDAN(MaskableModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
         x, unbatched = flatten_input(x, self.input_shape)  # [B, in]
-        h = x.new_empty(x.shape[0], self.num_neurons)  # [B, N], rows in layer order
+        first = self.activation(self.input_layer(x))  # [B, n_0]
+        if self._can_fuse():
+            blocks = tuple(self.layers)
+            masks = torch.cat([b.mask for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
+            params = [b.weight for b in blocks] + [b.bias for b in blocks]
+            sinks = DagPropagation.apply(first.t(), self._plan(), masks, *params)  # [S, B]
+            out = self.output_layer(sinks.t())  # [B, out]
+        else:
+            out = self._forward_blocks(first)
+        return out[0] if unbatched else out
+
+    def _forward_blocks(self, first: torch.Tensor) -> torch.Tensor:  # [B, n_0] -> [B, out]
+        """One module call per generation: any activation, hooks on blocks, learnable masks."""
+        h = first.new_empty(first.shape[0], self.num_neurons)  # [B, N], rows in layer order
         bounds = self.layer_bounds
-        h[:, : bounds[1]] = self.activation(self.input_layer(x))
+        h[:, : bounds[1]] = first
         for g, block in enumerate(self.layers, start=1):
             h[:, bounds[g] : bounds[g + 1]] = self.activation(block(h))
-        out = self.output_layer(h.index_select(1, self.sink_rows))  # [B, out]
-        return out[0] if unbatched else out
+        return self.output_layer(h.index_select(1, self.sink_rows))  # [B, out]
+
+    def _can_fuse(self) -> bool:
+        """Whether :class:`DagPropagation` computes exactly what the blocks would."""
+        if not isinstance(self.activation, nn.ReLU) or torch.jit.is_scripting():
+            return False
+        plain = MaskedEdgeLayer.forward
+        return not any(
+            b.mask_as_params or b._forward_hooks or b._forward_pre_hooks or type(b).forward is not plain
+            for b in self.layers
+        )
+
+    def _plan(self) -> DagPlan:
+        """Index tensors of the fused pass; gathered again when a block's indices move or change."""
+        key = tuple((t.data_ptr(), t._version) for b in self.layers for t in (b.source, b.target))
+        key += ((self.sink_rows.data_ptr(), self.sink_rows._version),)
+        if getattr(self, "_plan_key", None) != key:
+            self._plan_cache = dag_plan(tuple(self.layers), self.layer_bounds, self.sink_rows)
+            self._plan_key = key
+        return self._plan_cache
 
     def node_at_row(self, row: int):
         return self._nodes[int(self.row_vertex[row])]
