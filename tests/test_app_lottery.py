@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 import torch
 
-from workbench.app.callbacks.lottery import load_round_into_workspace, start_ticket
+from workbench.app.callbacks.lottery import load_round_into_workspace, poll_ticket, start_ticket
 from workbench.app.lottery_view import (
     TRACES,
     accuracy_figure,
@@ -15,6 +15,7 @@ from workbench.app.lottery_view import (
     load_into,
     lottery_config,
     progress_text,
+    round_density_figure,
     round_key,
     round_options,
     ticket_panel,
@@ -134,6 +135,15 @@ def test_density_rows_and_progress_line():
     assert progress_text("idle", 0, 0, []) == "idle · 0 of 0 iterations (–)"
 
 
+def test_round_density_figure_is_titled_with_its_round():
+    model = MaskedDeepFFN(4, 2, [3])
+    fig = round_density_figure(RESULTS[2], {"layers.0": 190, "layers.1": 10}, model)
+    assert fig["layout"]["title"]["text"] == "Connections kept · round 1 (reinit)"
+    assert fig["data"][0]["x"] == [150, 10] and fig["data"][1]["x"] == [40, 0]
+    blank = round_density_figure(None, {}, model)
+    assert "appears here" in blank["layout"]["annotations"][0]["text"]
+
+
 def test_panel_layout_builds():
     assert ticket_panel().id == "ticket-panel"
 
@@ -152,6 +162,13 @@ def test_a_run_starts_on_a_fresh_copy_and_any_round_loads_into_the_workspace():
     state.runner.join(timeout=120)
     assert state.runner.state == "finished"
     assert all(torch.equal(v, before[k]) for k, v in ws.model.state_dict().items())
+    assert poll_ticket(Session("other", ws), follow=True) is None
+    polled = poll_ticket(session, follow=False)
+    assert polled.status == "finished" and len(polled.fresh) == 1 + 2 * 2 and polled.version is None
+    assert polled.progress.startswith("finished") and "round 2" in polled.density["layout"]["title"]["text"]
+    assert poll_ticket(session, follow=False).fresh == []
+    state.followed = 1  # pretend round 1 was followed: the next poll loads round 2
+    assert poll_ticket(session, follow=True).version == ws.version and "round 2 (ticket" in ws.note
     results = state.runner.results_since(0)
     chosen = find_round(results, "ticket/2")
     version = ws.version

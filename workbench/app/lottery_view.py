@@ -20,7 +20,7 @@ from torch import nn
 
 from workbench.app import ids
 from workbench.app.analysis import layer_title
-from workbench.app.figures import FONT, MARGIN, empty_figure
+from workbench.app.figures import FONT, MARGIN, density_figure, empty_figure
 from workbench.errors import PruningError
 from workbench.lottery import LotteryConfig, LotteryRunner, RoundResult, load_round
 
@@ -35,6 +35,7 @@ __all__ = [
     "load_into",
     "lottery_config",
     "progress_text",
+    "round_density_figure",
     "round_key",
     "round_options",
     "ticket_panel",
@@ -195,6 +196,19 @@ def accuracy_patch(results: Sequence[RoundResult]) -> Patch:
 def density_rows(result: RoundResult, designed: Mapping[str, int], model: nn.Module) -> list[tuple[str, int, int]]:
     """``(layer title, kept, designed)`` per layer of one round, for ``figures.density_figure``."""
     return [(layer_title(name, model), kept, designed.get(name, kept)) for name, kept in result.layer_remaining.items()]
+
+
+def round_density_figure(result: RoundResult | None, designed: Mapping[str, int], model: nn.Module) -> dict:
+    """The density bars of one round (a plain figure dict, titled with the round), or a blank that says why."""
+    if result is None:
+        return empty_figure("Per-layer density of each round appears here").to_plotly_json()
+    fig = density_figure(density_rows(result, designed, model))
+    fig["layout"]["title"] = {
+        "text": f"Connections kept · round {result.round} ({result.condition})",
+        "x": 0.02,
+        "font": {"size": 14},
+    }
+    return fig
 
 
 # ------------------------------------------------------------------------ rounds

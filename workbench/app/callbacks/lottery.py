@@ -11,21 +11,21 @@ so the Prune and Inspect panels redraw for that round.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from dash import Input, Output, State, ctx, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
-from workbench.app.figures import density_figure, empty_figure
 from workbench.app.lottery_view import (
     TicketState,
     accuracy_figure,
     accuracy_patch,
-    density_rows,
     find_round,
     load_into,
     lottery_config,
     progress_text,
+    round_density_figure,
     round_options,
 )
 from workbench.errors import TrainingError, WorkbenchError
@@ -33,7 +33,7 @@ from workbench.lottery import LotteryConfig, LotteryRunner, RoundResult, reiniti
 from workbench.sparse import named_maskable_layers
 from workbench.training import resolve_device
 
-__all__ = ["load_round_into_workspace", "register", "start_ticket"]
+__all__ = ["TicketPoll", "load_round_into_workspace", "poll_ticket", "register", "start_ticket"]
 
 
 def start_ticket(session, config: LotteryConfig, device: str | None = "cpu") -> TicketState:
@@ -74,12 +74,46 @@ def load_round_into_workspace(session, result: RoundResult) -> int:
     return session.workspace.version
 
 
-def _density(state: TicketState, result: RoundResult | None):
-    if result is None:
-        return empty_figure("Per-layer density of each round appears here")
-    fig = density_figure(density_rows(result, state.designed, state.template))
-    fig.update_layout(title={"text": f"Connections kept · round {result.round} ({result.condition})"})
-    return fig
+@dataclass
+class TicketPoll:
+    """What one poll of the run found: its state, every result, the new ones, and what to redraw."""
+
+    status: str
+    error: str | None
+    results: list[RoundResult]
+    fresh: list[RoundResult]
+    progress: str
+    density: dict
+    version: int | None  # the workspace model's version when a round was loaded into it
+
+
+def poll_ticket(session, *, follow: bool) -> TicketPoll | None:
+    """Collect the run's new results (mutates ``session.lottery.sent``); with ``follow`` load a new ticket round.
+
+    Returns None when the session has no run.
+    """
+    state = getattr(session, "lottery", None)
+    if state is None:
+        return None
+    runner = state.runner
+    status = runner.state  # read before the results, so a run that just ended is read in full
+    results = runner.results_since(0)
+    fresh = results[state.sent :]
+    state.sent = len(results)
+    newest = next((r for r in reversed(results) if r.condition == "ticket"), None)
+    version = None
+    if follow and newest is not None and newest.round > state.followed:
+        state.followed = newest.round
+        version = load_round_into_workspace(session, newest)
+    return TicketPoll(
+        status=status,
+        error=runner.error,
+        results=results,
+        fresh=fresh,
+        progress=progress_text(status, runner.done, runner.total, results),
+        density=round_density_figure(newest, state.designed, state.template),
+        version=version,
+    )
 
 
 def register(app, store) -> None:
@@ -145,37 +179,27 @@ def register(app, store) -> None:
     def ticket_poll(_n, follow, sid):
         session = store.get(sid)
         with session.lock:
-            state = getattr(session, "lottery", None)
-            if state is None:
-                return no_update, no_update, no_update, no_update, True, no_update, no_update
-            runner = state.runner
-            status = runner.state  # read before the results, so a run that just ended is read in full
-            results = runner.results_since(0)
-            fresh = results[state.sent :]
-            state.sent = len(results)
-            tickets = [r for r in fresh if r.condition == "ticket"]
-            version = no_update
             try:
-                if tickets and "follow" in (follow or ()) and tickets[-1].round > state.followed:
-                    state.followed = tickets[-1].round
-                    version = load_round_into_workspace(session, tickets[-1])
+                p = poll_ticket(session, follow="follow" in (follow or ()))
             except WorkbenchError as err:
                 return no_update, no_update, no_update, no_update, True, alert(error_message(err)), no_update
-            done = status != "running"
-            message = no_update
-            if status == "failed":
-                message = alert(f"The ticket search failed: {runner.error}", "error")
-            elif status == "finished":
-                message = alert(f"Done: {len(results)} networks trained.", "success")
-            return (
-                accuracy_patch(fresh) if fresh else no_update,
-                round_options(results) if fresh else no_update,
-                _density(state, [r for r in results if r.condition == "ticket"][-1]) if fresh else no_update,
-                progress_text(status, runner.done, runner.total, results),
-                done,
-                message,
-                version,
-            )
+        if p is None:
+            return no_update, no_update, no_update, no_update, True, no_update, no_update
+        message = no_update
+        if p.status == "failed":
+            message = alert(f"The ticket search failed: {p.error}", "error")
+        elif p.status == "finished":
+            message = alert(f"Done: {len(p.results)} networks trained.", "success")
+        fresh = bool(p.fresh)
+        return (
+            accuracy_patch(p.fresh) if fresh else no_update,
+            round_options(p.results) if fresh else no_update,
+            p.density if fresh else no_update,
+            p.progress,
+            p.status != "running",
+            message,
+            p.version if p.version is not None else no_update,
+        )
 
     @app.callback(
         Output(ids.TICKET_DENSITY_FIG, "figure", allow_duplicate=True),
@@ -189,7 +213,8 @@ def register(app, store) -> None:
             state = getattr(session, "lottery", None)
             if state is None:
                 return no_update
-            return _density(state, find_round(state.runner.results_since(0), key))
+            chosen = find_round(state.runner.results_since(0), key)
+            return round_density_figure(chosen, state.designed, state.template)
 
     @app.callback(
         Output(ids.TICKET_ALERT, "children", allow_duplicate=True),
