@@ -257,7 +257,7 @@ def inspect_stylesheet(*, large: bool = False) -> list[dict]:
             "selector": ".removed",
             "style": {
                 "line-style": "dashed",
-                "opacity": 0.22,
+                "opacity": 0.35,
                 "line-color": "#cbd5e1",
                 "width": 1,
                 "target-arrow-color": "#cbd5e1",

@@ -288,7 +288,6 @@ def prune_panel() -> html.Div:
                         id=ids.PRUNE_SLIDER,
                         updatemode="drag",
                         marks=None,
-                        tooltip={"placement": "bottom", "always_visible": False},
                     ),
                     className="slider-box",
                 ),

@@ -379,7 +379,7 @@ class Workspace:
     def boundary(self, steps: int = 60):
         """``xs, ys, P(class 1)`` over the data of a 2-D dataset, or None for other datasets / no model."""
         data = self.dataset
-        if not getattr(data, "is_2d", False) or self.model is None:
+        if not getattr(data, "is_2d", False) or self.model is None or not self.fits():
             return None
         points = data.x_train.detach().cpu().numpy()
         lo, hi = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
