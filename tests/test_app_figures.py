@@ -180,3 +180,12 @@ def test_counts_table_and_summary_text():
     assert lines[0] == "10 of 14 parameters remain"
     assert "4 of 8 connections pruned (50.0%)" in lines[1]
     assert "50.0%" in lines[2] and "unpruned 90.0%" in lines[2]
+
+
+@pytest.mark.parametrize("granularity", ["channel", "module"])
+def test_inspect_view_at_coarser_granularity(granularity):
+    model = dan()
+    view = inspect_view(model, dan(), torch.zeros(1, 3), granularity=granularity)
+    assert view.design.number_of_nodes() > 0 and not view.dead
+    assert set(view.weights) == set(view.design.edges)
+    assert view_elements(view, which="extracted")

@@ -71,7 +71,7 @@ def inspect_view(
     extracted = extract(model, example, granularity)
     inputs = {v for v, d in design.in_degree() if d == 0}
     outputs = {v for v, d in design.out_degree() if d == 0}
-    weights = edge_weights(model) if granularity == "neuron" else {}
+    weights = _weights(design, design_model if granularity == "neuron" else None)
     dead = dead_vertices(extracted, inputs, outputs)
     shown = set(design.nodes)
     if not show_io or design.number_of_edges() > MAX_DRAWN_EDGES:
@@ -80,6 +80,21 @@ def inspect_view(
     drawn = design.subgraph([v for v in design.nodes if v in shown])
     positions = layered_positions(nx.DiGraph(drawn))
     return InspectView(design, extracted, weights, dead, inputs, outputs, positions, shown)
+
+
+def _weights(design: nx.DiGraph, model: nn.Module | None) -> dict:
+    """Weight of every designed edge: the extraction's ``weight`` attribute, else read from ``model``.
+
+    ``design`` comes from a copy of the model with every mask on, so removed edges keep their weights.
+    """
+    weights = {}
+    for u, v, data in design.edges(data=True):
+        w = data.get("weight") if hasattr(data, "get") else None
+        if w is not None:
+            weights[(u, v)] = float(w)
+    if len(weights) < design.number_of_edges() and model is not None:
+        weights = {**edge_weights(model), **weights}
+    return weights
 
 
 def view_elements(view: InspectView, *, which: str) -> list[dict]:
