@@ -1,0 +1,89 @@
+"""MaskedLinearLayer's fast paths (all-on mask, cached factor, reused scratch) equal weight * mask."""
+
+import gc
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.sparse import MaskedLinearLayer
+
+
+def _reference(layer, x):
+    """The definition: F.linear with weight * mask, through plain autograd."""
+    weight = layer.weight.detach().clone().requires_grad_(True)
+    bias = layer.bias.detach().clone().requires_grad_(True)
+    x = x.detach().clone().requires_grad_(True)
+    out = F.linear(x, weight * layer.mask, bias)
+    (out.square().sum() + out.sum()).backward()
+    return out.detach(), x.grad, weight.grad, bias.grad
+
+
+def _fast(layer, x):
+    layer.zero_grad(set_to_none=True)
+    x = x.detach().clone().requires_grad_(True)
+    out = layer(x)
+    (out.square().sum() + out.sum()).backward()
+    return out.detach(), x.grad, layer.weight.grad, layer.bias.grad
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("shape", [(3, 7), (5, 2, 7)])
+def test_masked_linear_equals_the_definition(density, shape):
+    torch.manual_seed(0)
+    layer = MaskedLinearLayer(7, 4)
+    layer.mask = torch.rand(4, 7) < density
+    x = torch.randn(*shape)
+    for fast, ref in zip(_fast(layer, x), _reference(layer, x), strict=True):
+        torch.testing.assert_close(fast, ref)
+    assert (layer.weight.grad[~layer.mask] == 0).all()
+
+
+def test_factor_follows_in_place_mask_changes_and_dtype():
+    layer = MaskedLinearLayer(6, 3)
+    x = torch.randn(2, 6)
+    dense = layer(x)
+    layer.mask = torch.zeros(3, 6)  # copied in place: the version counter moves
+    torch.testing.assert_close(layer(x), layer.bias.expand(2, 3))
+    layer.reset_mask()
+    torch.testing.assert_close(layer(x), dense)
+    layer.double()
+    assert layer(x.double()).dtype == torch.float64
+
+
+def test_scratch_is_not_shared_by_two_live_graphs():
+    torch.manual_seed(1)
+    layer = MaskedLinearLayer(5, 5)
+    layer.mask = torch.rand(5, 5) > 0.5
+    x1, x2 = torch.randn(3, 5), torch.randn(3, 5)
+    out1 = layer(x1)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # the second pass sees other weights
+    out2 = layer(x2)
+    out1.sum().backward()
+    grad1 = layer.weight.grad.clone()
+    layer.weight.grad = None
+    out2.sum().backward()
+    assert torch.equal(grad1, x1.sum(0).expand(5, 5) * layer.mask)
+    assert torch.equal(layer.weight.grad, x2.sum(0).expand(5, 5) * layer.mask)
+
+
+def test_scratch_comes_back_when_a_graph_is_dropped():
+    layer = MaskedLinearLayer(4, 4)
+    layer.mask = torch.eye(4, dtype=torch.bool)
+    out = layer(torch.randn(2, 4, requires_grad=True))
+    assert layer._scratch.lent
+    del out
+    gc.collect()
+    assert not layer._scratch.lent
+
+
+def test_retained_graph_after_reuse_raises_instead_of_using_changed_values():
+    layer = MaskedLinearLayer(4, 4)
+    layer.mask = torch.eye(4, dtype=torch.bool)
+    x = torch.randn(2, 4, requires_grad=True)
+    out = layer(x)
+    out.sum().backward(retain_graph=True)  # gives the scratch back
+    layer(x)  # reuses it
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
