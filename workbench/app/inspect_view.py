@@ -75,8 +75,7 @@ def inspect_view(
     dead = dead_vertices(extracted, inputs, outputs)
     shown = set(design.nodes)
     if not show_io or design.number_of_edges() > MAX_DRAWN_EDGES:
-        hidden = {v for v in design.nodes if isinstance(v, tuple) and v and v[0] in ("input", "output")}
-        shown -= hidden or set()
+        shown -= inputs | outputs
     drawn = design.subgraph([v for v in design.nodes if v in shown])
     positions = layered_positions(nx.DiGraph(drawn))
     return InspectView(design, extracted, weights, dead, inputs, outputs, positions, shown)
