@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -164,6 +165,9 @@ def masks_by_amount(
         return result
     if scope != "global":
         raise PruningError(f"unknown scope {scope!r}; expected 'global' or 'layer'")
+    fast = _global_masks_on_cpu(weights, base_masks, amount)
+    if fast is not None:
+        return fast
     names = list(weights)
     alive = [weights[n].detach().abs().flatten()[base_masks[n].flatten()] for n in names]
     flat = torch.cat([a.to(alive[0].dtype) for a in alive]) if alive else torch.zeros(0)
@@ -175,6 +179,58 @@ def masks_by_amount(
         new[keep.nonzero().flatten()[pruned[start : start + a.numel()]]] = False
         result[name] = new.view_as(weights[name])
         start += a.numel()
+    return result
+
+
+def _global_masks_on_cpu(weights: Mapping[str, torch.Tensor], base_masks: Masks, amount: float | int) -> Masks | None:
+    """Global ``masks_by_amount`` for CPU weights of one float dtype, in numpy; None for other inputs.
+
+    Same result as the general path (the ``k`` smallest magnitudes among the
+    kept weights, ties at the cut by position), in a few passes: the kept
+    magnitudes are copied once into one array, ``numpy.partition`` finds the
+    ``k``-th smallest in place (several times faster than ``torch.kthvalue``
+    on CPU), and every layer's new mask is one comparison with that cut. Only
+    when some but not all weights equal to the cut are pruned are their
+    positions looked up.
+    """
+    tensors = [w.detach() for w in weights.values()]
+    if not tensors or any(w.device.type != "cpu" for w in tensors):
+        return None
+    if len({w.dtype for w in tensors}) != 1 or tensors[0].dtype not in (torch.float16, torch.float32, torch.float64):
+        return None
+    values = [w.reshape(-1).numpy() for w in tensors]
+    keeps = [base_masks[name].reshape(-1).cpu().numpy() for name in weights]
+    full = [bool(keep.all()) for keep in keeps]
+    counts = [v.size if f else int(np.count_nonzero(keep)) for v, keep, f in zip(values, keeps, full, strict=True)]
+    total = sum(counts)
+    k = _count(amount, total)
+    if k <= 0:
+        return {name: base_masks[name].clone().view_as(w) for name, w in weights.items()}
+    if k >= total:
+        return {name: torch.zeros(w.shape, dtype=torch.bool) for name, w in weights.items()}
+    magnitudes = np.empty(total, dtype=values[0].dtype)  # [total] kept |w|, layer after layer
+    start = 0
+    for v, keep, f, count in zip(values, keeps, full, counts, strict=True):
+        np.abs(v if f else v[keep], out=magnitudes[start : start + count])
+        start += count
+    magnitudes.partition(k - 1)
+    cut = magnitudes[k - 1]  # the k-th smallest kept magnitude
+    below = int(np.count_nonzero(magnitudes[: k - 1] < cut))
+    ties_to_prune = k - below  # >= 1 weights equal to the cut, earliest first
+    all_ties = ties_to_prune >= int(np.count_nonzero(magnitudes == cut))
+    del magnitudes
+    result = {}
+    for (name, w), v, keep, f in zip(weights.items(), values, keeps, full, strict=True):
+        if all_ties:  # prune |w| <= cut; NaN compares false and stays, as in the general path
+            new = ~((v <= cut) & (v >= -cut))
+        else:
+            new = ~((v < cut) & (v > -cut))  # prune |w| < cut, then the first ties
+            ties = np.flatnonzero(((v == cut) | (v == -cut)) & keep)[:ties_to_prune]
+            new[ties] = False
+            ties_to_prune -= ties.size
+        if not f:
+            new &= keep
+        result[name] = torch.from_numpy(new).view(w.shape)
     return result
 
 
