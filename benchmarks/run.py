@@ -280,7 +280,8 @@ def extract_arrays_floor(sizes):
 
 
 def _dan_info(model) -> dict:
-    edges = sum(int(layer.weight.numel()) for layer in model.layers)
+    """Connections (graph edges plus input and output connections) and tensor bytes of a built DAN."""
+    edges = sum(int(m.weight.numel()) for m in model.modules() if hasattr(m, "mask") and not list(m.children()))
     return {"edges": edges, "model_bytes": _tensor_bytes(model)}
 
 
@@ -305,9 +306,7 @@ def build_seed(sizes):
     def run():
         return deepstruct.sparse.MaskedDeepDAN(64, 10, deepstruct.graph.LayeredGraph.load_from(graph))
 
-    model = run()
-    edges = graph.number_of_edges()
-    return run, {"edges": edges, "model_bytes": _tensor_bytes(model)}
+    return run, _dan_info(run())
 
 
 def _train_step(model, batch):
@@ -365,14 +364,22 @@ def _linear_step(layer, batch, n_in):
     return step
 
 
-def _linear(index: int, masked: bool):
+def _linear_pair(index: int, density: float):
+    """MaskedLinearLayer (mask of the given density) and nn.Linear of one size, timed side by side."""
+
     def workload(sizes):
         torch = _torch()
         import workbench.sparse
 
         n_in, n_out = sizes["linear"][index]
-        layer = workbench.sparse.MaskedLinearLayer(n_in, n_out) if masked else torch.nn.Linear(n_in, n_out)
-        return _linear_step(layer, sizes["batch"], n_in), {}
+        masked = workbench.sparse.MaskedLinearLayer(n_in, n_out)
+        if density < 1:
+            masked.mask = torch.rand(n_out, n_in, generator=torch.Generator().manual_seed(0)) < density
+        plain = torch.nn.Linear(n_in, n_out)
+        return {
+            "ours": _linear_step(masked, sizes["batch"], n_in),
+            "base": _linear_step(plain, sizes["batch"], n_in),
+        }, {}
 
     return workload
 
@@ -484,10 +491,10 @@ WORKLOADS: dict[str, Callable] = {
     "step_ours_index": step_ours_index,
     "step_ours_large": step_ours_large,
     "step_seed": step_seed,
-    "linear0_ours": _linear(0, True),
-    "linear0_torch": _linear(0, False),
-    "linear1_ours": _linear(1, True),
-    "linear1_torch": _linear(1, False),
+    "linear0_pair": _linear_pair(0, 1.0),
+    "linear1_pair": _linear_pair(1, 1.0),
+    "linear0_pruned_pair": _linear_pair(0, 0.5),
+    "linear1_pruned_pair": _linear_pair(1, 0.5),
     "prune_ours": prune_ours,
     "prune_seed": prune_seed,
     "prune_floor": prune_floor,
@@ -506,6 +513,8 @@ def run_worker(name: str, sizes: dict, repeats: int) -> dict:
         fn, info = WORKLOADS[name](sizes)
     except NotImplementedError as error:
         return {"error": f"not implemented: {error}"}
+    if isinstance(fn, dict):  # a pair timed side by side, so that drifting load hits both alike
+        return {key: {"time": seconds, **memory[key], **info} for key, seconds, memory in _measure_pair(fn, repeats)}
     if name in SINGLE_RUN:
         ok = _reset_peak()
         before = _status_kb("VmRSS")
@@ -520,6 +529,20 @@ def run_worker(name: str, sizes: dict, repeats: int) -> dict:
     peak, retained = measure_memory(fn)
     seconds = measure_time(fn, repeats)
     return {"time": seconds, "peak": peak, "retained": retained, **info}
+
+
+def _measure_pair(fns: dict[str, Callable[[], object]], repeats: int):
+    """Median time of each callable, their samples interleaved; peak memory of one call of each."""
+    memory = {}
+    for key, fn in fns.items():
+        fn()  # warm up
+        peak, retained = measure_memory(fn)
+        memory[key] = {"peak": peak, "retained": retained}
+    samples: dict[str, list[float]] = {key: [] for key in fns}
+    for _ in range(max(3, repeats)):
+        for key, fn in fns.items():
+            samples[key].append(measure_time(fn, 1))
+    return [(key, statistics.median(samples[key]), memory) for key in fns]
 
 
 def spawn(name: str, quick: bool, repeats: int, timeout: float) -> dict:
@@ -615,19 +638,37 @@ ROWS = [
     ),
     Row("train step DAN, WS 10,000, batch 64", "step_ours_large", None, "—", "< 10 ms", "under", 0.010),
     Row(
-        "MaskedLinearLayer 784x1000 fwd+bwd, batch 64",
-        "linear0_ours",
-        "linear0_torch",
-        "nn.Linear",
+        "MaskedLinearLayer 784x1000 fwd+bwd, batch 64, mask all on",
+        "linear0_pair:ours",
+        "linear0_pair:base",
+        "nn.Linear (same run, interleaved)",
         "within 1.10x",
         "within",
         1.10,
     ),
     Row(
-        "MaskedLinearLayer 4096x4096 fwd+bwd, batch 64",
-        "linear1_ours",
-        "linear1_torch",
-        "nn.Linear",
+        "MaskedLinearLayer 784x1000 fwd+bwd, batch 64, half the mask off",
+        "linear0_pruned_pair:ours",
+        "linear0_pruned_pair:base",
+        "nn.Linear (same run, interleaved)",
+        "within 1.10x",
+        "within",
+        1.10,
+    ),
+    Row(
+        "MaskedLinearLayer 4096x4096 fwd+bwd, batch 64, mask all on",
+        "linear1_pair:ours",
+        "linear1_pair:base",
+        "nn.Linear (same run, interleaved)",
+        "within 1.10x",
+        "within",
+        1.10,
+    ),
+    Row(
+        "MaskedLinearLayer 4096x4096 fwd+bwd, batch 64, half the mask off",
+        "linear1_pruned_pair:ours",
+        "linear1_pruned_pair:base",
+        "nn.Linear (same run, interleaved)",
         "within 1.10x",
         "within",
         1.10,
@@ -733,9 +774,9 @@ def _bytes_per_edge_rows(results: dict) -> list[list[str]]:
         return f"{result[key] / result['edges']:.0f} B/edge"
 
     pairs = [
-        ("DAN model tensors, WS 10,000 (vs WS 5,000: linear?)", "build_ours", "model_bytes", "build_ours_seed_size"),
-        ("DAN model tensors, WS 5,000: ours vs seed", "build_ours_seed_size", "model_bytes", "build_seed"),
-        ("DAN build peak, WS 5,000: ours vs seed", "build_ours_seed_size", "peak", "build_seed"),
+        ("DAN tensors per connection, WS 10,000 vs 5,000", "build_ours", "model_bytes", "build_ours_seed_size"),
+        ("DAN tensors per connection, WS 5,000: ours vs seed", "build_ours_seed_size", "model_bytes", "build_seed"),
+        ("DAN build peak per connection, WS 5,000: ours vs seed", "build_ours_seed_size", "peak", "build_seed"),
         ("extracted networkx graph, 2.1M MLP: ours vs seed", "extract_ours", "retained", "extract_seed"),
         ("extracted networkx graph, 2.1M MLP: ours vs bare", "extract_ours", "retained", "extract_floor_nx"),
         ("extracted networkx graph: 2.1M MLP vs 130k MLP (linear?)", "extract_ours", "retained", "extract_ours_small"),
@@ -806,7 +847,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows = [row for row in ROWS if args.only is None or args.only in row.case]
-    names = list(dict.fromkeys(n for row in rows for n in (row.ours, row.baseline) if n))
+    names = list(dict.fromkeys(n.split(":")[0] for row in rows for n in (row.ours, row.baseline) if n))
     if args.only is None:
         names.append("extract_ours_small")
     results: dict[str, dict] = {}
@@ -819,10 +860,17 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = {"error": f"failed: {type(error).__name__}: {error}"[:160]}
         else:
             results[name] = spawn(name, args.quick, repeats, args.timeout)
-        print(f"  measured {name}: {_cell(results[name])[0]}", file=sys.stderr, flush=True)
+        shown = results[name].get("ours", results[name])
+        print(f"  measured {name}: {_cell(shown)[0]}", file=sys.stderr, flush=True)
 
     header = ["case", "ours", "ours peak", "baseline", "baseline time", "baseline peak", "ratio", "target", "met"]
     table = [header, ["---"] * len(header)]
+    for name, result in list(results.items()):  # a pair's results under "name:ours" and "name:base"
+        for key in ("ours", "base"):
+            if key in result:
+                results[f"{name}:{key}"] = result[key]
+            elif "error" in result:
+                results[f"{name}:{key}"] = result
     for row in rows:
         ours, base = results[row.ours], results.get(row.baseline) if row.baseline else None
         ratio, met = _judge(row, ours, base)
