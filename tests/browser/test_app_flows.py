@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import count, figure_data, open_app, show_tab, tap
+from tests.browser.helpers import count, figure_data, nodes, open_app, show_tab, tap
 
 pytestmark = pytest.mark.browser
 
@@ -123,3 +123,36 @@ def test_two_browser_contexts_keep_separate_sessions(browser, app_url: str) -> N
     finally:
         first.close()
         second.close()
+
+
+def menu(page: Page, node_id: str, item: str) -> None:
+    """Right-click a vertex and choose ``item`` from the canvas's context menu."""
+    x, y = nodes(page)[node_id]
+    page.mouse.click(x, y, button="right")
+    page.locator(".cy-context-menus-cxt-menuitem", has_text=item).first.click()
+
+
+def test_context_menu_and_keyboard_edit_the_graph(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    page.click("#design-clear")
+    for n in range(1, 4):
+        page.click("#design-add-vertex")
+        expect(page.locator("#count-vertices")).to_have_text(str(n))
+    page.wait_for_function("() => document.querySelectorAll('#design-canvas canvas').length > 0")
+    tap(page, "0")  # make sure the vertices are drawn, then cancel with Esc
+    page.keyboard.press("Escape")
+    expect(page.locator("#design-hint")).to_have_text("")
+    menu(page, "0", "Connect from here")
+    menu(page, "2", "Connect to here")
+    expect(page.locator("#count-edges")).to_have_text("1")
+    menu(page, "1", "Delete")
+    expect(page.locator("#count-vertices")).to_have_text("2")
+    tap(page, "2")  # selects it (Cytoscape reports the selection after a short debounce)
+    expect(page.locator("#design-hint")).to_contain_text("Connecting from 2")
+    page.wait_for_timeout(500)
+    page.keyboard.press("Delete")
+    expect(page.locator("#count-vertices")).to_have_text("1")
+    expect(page.locator("#count-edges")).to_have_text("0")
+    page.keyboard.press("Control+z")
+    expect(page.locator("#count-vertices")).to_have_text("2")
+    expect(page.locator("#count-edges")).to_have_text("1")
