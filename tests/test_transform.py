@@ -147,11 +147,13 @@ def test_lazy_edge_data_behaves_like_a_dict():
     assert nx.utils.graphs_equal(lazy, plain)
     data = lazy.edges[0, 3]
     assert isinstance(data, EdgeAttrs)
-    assert lazy.pred[3][0] is data
+    assert lazy.pred[3][0] == data
     data["color"] = "red"
     data["weight"] = 2.0
     del data["index"]
     assert dict(lazy.edges[0, 3]) == {"weight": 2.0, "module": "layers.0", "color": "red"}
+    assert dict(lazy.pred[3][0]) == dict(lazy.edges[0, 3])  # both rows read the same edge
+    assert {**lazy.succ[0]}[3] == lazy.edges[0, 3]
     with pytest.raises(KeyError, match="index"):
         del data["index"]
     copied = lazy.copy()

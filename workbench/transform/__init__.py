@@ -1,6 +1,17 @@
 """Model -> graph extraction (``GraphTransform``) at neuron, channel or module granularity."""
 
+from workbench.transform.blocks import GRANULARITIES
 from workbench.transform.core import GraphEstimate, GraphTransform
 from workbench.transform.output import EdgeArrays, EdgeAttrs
+from workbench.transform.samples import ResidualCNN, sample_input, small_cnn
 
-__all__ = ["EdgeArrays", "EdgeAttrs", "GraphEstimate", "GraphTransform"]
+__all__ = [
+    "GRANULARITIES",
+    "EdgeArrays",
+    "EdgeAttrs",
+    "GraphEstimate",
+    "GraphTransform",
+    "ResidualCNN",
+    "sample_input",
+    "small_cnn",
+]

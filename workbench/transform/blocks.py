@@ -106,6 +106,7 @@ class EdgeSpec:
     build: Callable[[], EdgeTuple]
     fill: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None
     dtype: np.dtype | None = None
+    index_bound: int = 0  # largest weight index + 1 that ``fill`` writes
 
 
 @dataclass
@@ -200,6 +201,7 @@ class Extraction:
         clean: bool = False,
         fill: Callable | None = None,
         dtype: np.dtype | None = None,
+        index_bound: int = 0,
     ) -> None:
         """Record the edges of one op; ``build`` runs only when the graph is built.
 
@@ -225,7 +227,7 @@ class Extraction:
                 src, dst, w, idx = src[keep], dst[keep], w[keep], idx[keep]
             return aggregate(src, dst, w, idx) if coarse else (src, dst, w, idx)
 
-        self.specs.append(EdgeSpec(module, kind, int(count), finish, direct, dtype))
+        self.specs.append(EdgeSpec(module, kind, int(count), finish, direct, dtype, index_bound))
 
 
 def aggregate(src: np.ndarray, dst: np.ndarray, w: np.ndarray, idx: np.ndarray) -> EdgeTuple:

@@ -190,12 +190,17 @@ class GraphTransform:
         self._check(estimate, estimate.array_bytes, "arrays")
         return self._arrays(ctx)
 
-    def _arrays(self, ctx: Extraction) -> EdgeArrays:
+    def _arrays(self, ctx: Extraction, *, compact: bool = False) -> EdgeArrays:
+        """Materialise the edges; ``compact``: int32 ids and indices where they fit (to build networkx)."""
+        small = compact and ctx.num_vertices < 2**31 and sum(spec.count for spec in ctx.specs) < 2**31
+        ints = np.int32 if small else np.int64
         if ctx.specs and all(spec.fill is not None for spec in ctx.specs):
             # exact counts: write every op's edges straight into the output arrays
             sizes = [spec.count for spec in ctx.specs]
             total = sum(sizes)
-            source, target, index = (np.empty(total, dtype=np.int64) for _ in range(3))
+            if small and any(spec.index_bound >= 2**31 for spec in ctx.specs):
+                ints = np.int64
+            source, target, index = (np.empty(total, dtype=ints) for _ in range(3))
             weight = np.empty(total, dtype=np.result_type(*(spec.dtype for spec in ctx.specs)))
             start = 0
             for spec, size in zip(ctx.specs, sizes, strict=True):
@@ -207,6 +212,8 @@ class GraphTransform:
             sizes = [p[0].size for p in parts]
             if parts:
                 source, target, weight, index = (np.concatenate([p[i] for p in parts]) for i in range(4))
+                if small and (index.size == 0 or int(index.max()) < 2**31):
+                    source, target, index = (a.astype(np.int32) for a in (source, target, index))
             else:
                 source = target = index = np.zeros(0, dtype=np.int64)
                 weight = np.zeros(0, dtype=np.float32)
@@ -240,7 +247,7 @@ class GraphTransform:
         ctx = self._extract(model)
         estimate = self._estimate(ctx)
         self._check(estimate, estimate.networkx_bytes, "networkx")
-        arrays = self._arrays(ctx)
+        arrays = self._arrays(ctx, compact=True)
         return to_networkx(arrays, edge_data=self.edge_data, graph_attrs={"granularity": self.granularity})
 
     def transform_sparse(self, model: nn.Module, format: str = "csr"):

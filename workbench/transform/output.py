@@ -4,18 +4,17 @@ Building a networkx graph edge by edge (``add_edges_from``) costs a Python
 loop per edge and an attribute dict per edge. Here the adjacency dicts are
 filled one vertex at a time (``dict.update`` over zipped lists), the same way
 networkx lays them out (``G._succ[u][v] is G._pred[v][u]``, one data object
-per edge), with the garbage collector paused. Edge data are
-:class:`EdgeAttrs`: a mapping with the keys ``weight``, ``module`` and
-``index`` that reads them from shared arrays, so an edge costs about as much
-memory as an edge with no attributes.
+per edge), with the garbage collector paused. By default an adjacency row
+stores each edge's number and hands out :class:`EdgeAttrs` on access: a
+mapping with the keys ``weight``, ``module`` and ``index`` read from shared
+arrays, so an edge costs less memory than an edge with an empty dict.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from dataclasses import dataclass
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -119,20 +118,29 @@ _KEYS = ("weight", "module", "index")
 
 
 class _EdgeTable:
-    """The shared columns :class:`EdgeAttrs` read, plus per-edge overrides."""
+    """The columns :class:`EdgeAttrs` read (weight, index, module ranges), plus per-edge overrides."""
 
-    __slots__ = ("arrays", "overrides")
+    __slots__ = ("index", "modules", "offsets", "overrides", "weight")
 
     def __init__(self, arrays: EdgeArrays) -> None:
-        self.arrays = arrays
+        self.weight = arrays.weight
+        small = arrays.index.size == 0 or int(arrays.index.max()) < 2**31
+        self.index = arrays.index.astype(np.int32) if small else arrays.index
+        self.modules = arrays.modules
+        self.offsets = arrays.offsets
         self.overrides: dict[int, dict] = {}
+
+    def module_of(self, k: int) -> str:
+        return self.modules[int(np.searchsorted(self.offsets, k, side="right")) - 1]
 
 
 class EdgeAttrs(MutableMapping):
-    """The data of one edge: ``weight``, ``module``, ``index`` (when the edge has one), and anything set later.
+    """The data of one extracted edge: ``weight``, ``module``, ``index`` (where one weight makes the edge).
 
-    Reads come from the extraction's arrays; writes and deletions are kept per
-    edge. ``copy()`` returns a plain dict (what ``G.copy()`` stores).
+    A mapping read from the extraction's arrays; values set or deleted are
+    kept per edge, so ``G.edges[u, v]["color"] = "red"`` sticks. ``copy()``
+    returns a plain dict (what ``G.copy()`` stores). Not a ``dict``: use
+    ``dict(data)`` where a real dict is needed (``json.dumps``).
     """
 
     __slots__ = ("_k", "_table")
@@ -142,13 +150,13 @@ class EdgeAttrs(MutableMapping):
         self._k = k
 
     def _base(self, key: str) -> Any:
-        arrays = self._table.arrays
+        table = self._table
         if key == "weight":
-            return float(arrays.weight[self._k])
+            return float(table.weight[self._k])
         if key == "module":
-            return arrays.module_of(self._k)
+            return table.module_of(self._k)
         if key == "index":
-            i = int(arrays.index[self._k])
+            i = int(table.index[self._k])
             if i >= 0:
                 return i
         raise KeyError(key)
@@ -176,7 +184,7 @@ class EdgeAttrs(MutableMapping):
             if key in over:
                 if over[key] is not _DELETED:
                     yield key
-            elif key != "index" or self._table.arrays.index[self._k] >= 0:
+            elif key != "index" or self._table.index[self._k] >= 0:
                 yield key
         yield from (k for k, v in over.items() if k not in _KEYS and v is not _DELETED)
 
@@ -190,24 +198,58 @@ class EdgeAttrs(MutableMapping):
         return repr(dict(self))
 
 
-def _edge_objects(arrays: EdgeArrays, order: np.ndarray | None, edge_data: str) -> list:
-    """One data object per edge, in ``order`` (``None``: edge order)."""
-    e = arrays.num_edges
-    ks = order.tolist() if order is not None else range(e)
-    if edge_data == "lazy":
-        return list(map(EdgeAttrs, repeat(_EdgeTable(arrays)), ks))
-    if edge_data == "none":
-        return [{} for _ in range(e)]
-    weight, index = arrays.weight.tolist(), arrays.index.tolist()
-    module = np.repeat(np.arange(len(arrays.modules)), np.diff(arrays.offsets)).tolist()
-    names = arrays.modules
-    out = []
-    for k in ks:
-        d = {"weight": weight[k], "module": names[module[k]]}
-        if index[k] >= 0:
-            d["index"] = index[k]
-        out.append(d)
-    return out
+class _LazyRow(dict):
+    """One vertex's adjacency dict in an extracted graph: ``{neighbour: edge number}`` until read.
+
+    Reading a value (``row[v]``, ``get``, ``items``, ``values``) gives the
+    edge's :class:`EdgeAttrs`; values networkx stores later (plain dicts) are
+    returned as they are. Storing the edge number instead of a data object
+    per edge keeps the graph about as small as one without edge data.
+    """
+
+    __slots__ = ("_table",)
+
+    def _resolve(self, value: Any) -> Any:
+        return EdgeAttrs(self._table, value) if type(value) is int else value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._resolve(dict.__getitem__(self, key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._resolve(dict.__getitem__(self, key)) if key in self else default
+
+    def __iter__(self) -> Iterator:  # defined so that dict(row) and {**row} go through __getitem__
+        return dict.__iter__(self)
+
+    def items(self):
+        return ItemsView(self)
+
+    def values(self):
+        return ValuesView(self)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        return self._resolve(dict.pop(self, key, *default))
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return self._resolve(dict.setdefault(self, key, default))
+
+    def popitem(self):
+        key, value = dict.popitem(self)
+        return key, self._resolve(value)
+
+    def copy(self) -> dict:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def __reduce__(self):
+        return dict, (dict(self.items()),)
 
 
 def _sorted_order(values: np.ndarray) -> np.ndarray | None:
@@ -217,53 +259,78 @@ def _sorted_order(values: np.ndarray) -> np.ndarray | None:
     return np.argsort(values, kind="stable")
 
 
-def _fill(adjacency: dict, keys: np.ndarray, key_labels, value_labels: list, objects) -> None:
-    """``adjacency[key][value] = object`` for runs of equal ``keys`` (sorted)."""
+def _gather(items: list, index: np.ndarray, chunk: int = 1 << 16) -> list:
+    """``[items[i] for i in index]`` (the same objects), in C, a chunk at a time."""
+    out: list = []
+    for start in range(0, index.size, chunk):
+        part = index[start : start + chunk]
+        if part.size == 1:
+            out.append(items[int(part[0])])
+        else:
+            out.extend(itemgetter(*part.tolist())(items))
+    return out
+
+
+def _fill(adjacency: dict, keys: np.ndarray, labels: list, values: np.ndarray, data: list) -> None:
+    """``adjacency[labels[key]][labels[value]] = data`` for runs of equal ``keys`` (sorted)."""
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     ends = np.append(starts[1:], keys.size).tolist()
-    firsts = keys[starts]
-    labels = firsts.tolist() if key_labels is None else key_labels[firsts].tolist()
-    for label, a, b in zip(labels, starts.tolist(), ends, strict=True):
-        adjacency[label].update(zip(value_labels[a:b], objects[a:b], strict=True))
+    value_labels = _gather(labels, values)
+    key_labels = _gather(labels, keys[starts])
+    for label, a, b in zip(key_labels, starts.tolist(), ends, strict=True):
+        adjacency[label].update(zip(value_labels[a:b], data[a:b], strict=True))
+
+
+def _edge_data(arrays: EdgeArrays, edge_data: str) -> list:
+    """One data value per edge in edge order: edge numbers (lazy), dicts, or empty dicts."""
+    e = arrays.num_edges
+    if edge_data == "lazy":
+        return list(range(e))
+    if edge_data == "none":
+        return [{} for _ in range(e)]
+    weight, index = arrays.weight.tolist(), arrays.index.tolist()
+    module = np.repeat(np.arange(len(arrays.modules)), np.diff(arrays.offsets)).tolist()
+    names = arrays.modules
+    out = []
+    for k in range(e):
+        d = {"weight": weight[k], "module": names[module[k]]}
+        if index[k] >= 0:
+            d["index"] = index[k]
+        out.append(d)
+    return out
 
 
 def to_networkx(arrays: EdgeArrays, *, edge_data: str = "lazy", graph_attrs: dict | None = None) -> nx.DiGraph:
     """An ``nx.DiGraph`` of ``arrays``: vertices with ``module``/``layer``/``position``, edges with their data.
 
+    With ``edge_data="lazy"`` the adjacency rows are :class:`_LazyRow` dicts and
+    edge data are :class:`EdgeAttrs` made on access (so ``G.succ[u][v] is
+    G.pred[v][u]`` does not hold; both read and write the same values).
     Duplicate ``(source, target)`` pairs collapse to one edge (the last one).
     """
     graph = nx.DiGraph(**(graph_attrs or {}))
     labels = arrays.labels()
     graph.add_nodes_from(zip(labels, arrays.vertex_data(), strict=True))
+    if edge_data == "lazy":
+        table = _EdgeTable(arrays)
+        for adjacency in (graph._succ, graph._pred):
+            for label in labels:
+                row = _LazyRow()
+                row._table = table
+                adjacency[label] = row
     if arrays.num_edges == 0:
         return graph
-    plain = arrays.granularity != "module" and all(b.labels is None for b in arrays.blocks)
-    label_of = None
-    if not plain:
-        label_of = np.empty(len(labels), dtype=object)
-        for i, label in enumerate(labels):
-            label_of[i] = label
     src, dst = arrays.source, arrays.target
     enabled = gc.isenabled()
-    gc.disable()  # millions of new containers: the collector would rescan them again and again
+    gc.disable()  # millions of new objects: the collector would rescan them again and again
     try:
-        by_src = _sorted_order(src)
-        objects = _edge_objects(arrays, by_src, edge_data)  # in source order
-        s = src if by_src is None else src[by_src]
-        d = dst if by_src is None else dst[by_src]
-        _fill(graph._succ, s, label_of, d.tolist() if plain else label_of[d].tolist(), objects)
-        by_dst = _sorted_order(dst)
-        if by_src is None and by_dst is None:
-            pred_objects = objects
-        else:
-            position = np.arange(src.size) if by_src is None else np.empty(src.size, dtype=np.int64)
-            if by_src is not None:
-                position[by_src] = np.arange(src.size)
-            picks = position if by_dst is None else position[by_dst]
-            pred_objects = itemgetter(*picks.tolist())(objects) if picks.size > 1 else [objects[int(picks[0])]]
-        s = src if by_dst is None else src[by_dst]
-        d = dst if by_dst is None else dst[by_dst]
-        _fill(graph._pred, d, label_of, s.tolist() if plain else label_of[s].tolist(), pred_objects)
+        data = _edge_data(arrays, edge_data)  # in edge order
+        for adjacency, keys, values in ((graph._succ, src, dst), (graph._pred, dst, src)):
+            order = _sorted_order(keys)
+            if order is None:
+                _fill(adjacency, keys, labels, values, data)
+            else:
+                _fill(adjacency, keys[order], labels, values[order], _gather(data, order))
     finally:
         if enabled:
             gc.enable()

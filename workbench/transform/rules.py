@@ -74,10 +74,10 @@ def linear(
         flat = np.flatnonzero(keep)
         per_row = np.count_nonzero(keep, axis=1)
         row_base = np.arange(out_f, dtype=np.int64) * in_f - int(src_ids[0, 0])
-        np.subtract(flat, np.repeat(row_base, per_row), out=src)
-        np.copyto(dst, np.repeat(np.arange(out_f, dtype=np.int64) + int(dst_ids[0, 0]), per_row))
+        np.subtract(flat, np.repeat(row_base, per_row), out=src, casting="unsafe")
+        np.copyto(dst, np.repeat(np.arange(out_f, dtype=np.int64) + int(dst_ids[0, 0]), per_row), casting="unsafe")
         np.take(weight.reshape(-1), flat, out=w)
-        np.copyto(idx, flat)
+        np.copyto(idx, flat, casting="unsafe")
 
     ctx.add_edges(
         name,
@@ -87,6 +87,7 @@ def linear(
         clean=bool((src_ids >= 0).all()),
         fill=fill if ranges else None,
         dtype=weight.dtype,
+        index_bound=weight.size,
     )
     return out
 

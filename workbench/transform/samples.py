@@ -1,0 +1,75 @@
+"""Small convolutional models to look at with :class:`~workbench.transform.GraphTransform`.
+
+The app's Inspect panel shows :func:`small_cnn` at channel or module level.
+The models are built (seeded) on demand, not loaded from files: their
+structure is the point, not their accuracy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ResidualCNN", "sample_input", "small_cnn"]
+
+
+def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
+    """A CNN for 1 x 8 x 8 images (sklearn's digits): 2 conv blocks and a linear classifier.
+
+    ``1x8x8 -> conv 8 (3x3, pad 1) -> ReLU -> max pool 2 -> conv 16 (3x3, pad 1, 2 groups) -> ReLU
+    -> max pool 2 -> flatten (16 x 2 x 2) -> linear num_classes``.
+    At channel level its graph has 1 + 8 + 8 + 16 + 16 + num_classes vertices.
+
+    Args:
+        seed: seeds the initial weights (``None``: torch's global generator).
+
+    Example:
+        >>> from workbench.transform import GraphTransform
+        >>> g = GraphTransform(sample_input(), granularity="channel").transform(small_cnn())
+        >>> g.number_of_nodes()
+        59
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, groups=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 2 * 2, num_classes),
+    )
+
+
+class ResidualCNN(nn.Module):
+    """A small residual network for 1 x 8 x 8 images: stem, two residual blocks, global pooling, classifier."""
+
+    def __init__(self, channels: int = 8, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, channels, 3, padding=1)
+        self.block1 = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels),
+        )  # fmt: skip
+        self.down = nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1)
+        self.block2 = nn.Sequential(
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels), nn.ReLU(),
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels),
+        )  # fmt: skip
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, 8, 8] -> [B, classes]
+        x = F.relu(self.stem(x))
+        x = F.relu(x + self.block1(x))
+        x = F.relu(self.down(x))
+        x = F.relu(x + self.block2(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def sample_input(batch: int = 1) -> torch.Tensor:
+    """An example input ``[batch, 1, 8, 8]`` for the sample models."""
+    return torch.zeros(batch, 1, 8, 8)
