@@ -443,3 +443,34 @@ def test_fallback_follows_a_deep_cell_dan():
         ("mean", "classifier"),
         ("mean_1", "classifier"),
     }
+
+
+@pytest.mark.parametrize("which", ["ffn", "dan", "cnn-module"])
+def test_lazy_graph_works_with_networkx(which, tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    if which == "ffn":
+        model, x, granularity = MaskedDeepFFN(4, 2, [3]), torch.randn(1, 4), "neuron"
+        _prune_randomly(model)
+    elif which == "dan":
+        model, x, granularity = MaskedDeepDAN(3, 2, SKIP_DAG), torch.randn(1, 3), "neuron"
+        _prune_randomly(model, keep=0.7)
+    else:
+        model, x, granularity = small_cnn(), torch.randn(1, 1, 8, 8), "module"
+    lazy = GraphTransform(x, granularity=granularity).transform(model)
+    plain = GraphTransform(x, granularity=granularity, edge_data="dict").transform(model)
+    assert nx.utils.graphs_equal(lazy, plain)
+    assert sorted(lazy.edges(data="weight"), key=str) == sorted(plain.edges(data="weight"), key=str)
+    assert nx.utils.graphs_equal(lazy.reverse(), plain.reverse())
+    assert nx.utils.graphs_equal(lazy.subgraph(list(lazy)[:5]), plain.subgraph(list(plain)[:5]))
+    link = json.dumps(nx.node_link_data(lazy, edges="links"), default=str)
+    assert json.loads(link)["links"]
+    nx.write_graphml(lazy.copy(), tmp_path / "g.graphml")  # plain dicts after copy
+    u, v = next(iter(lazy.edges))
+    lazy.add_edge(u, v, color="blue")
+    assert lazy.edges[u, v]["color"] == "blue" and lazy.pred[v][u]["color"] == "blue"
+    lazy.remove_edge(u, v)
+    assert not lazy.has_edge(u, v) and u not in lazy.pred[v]
+    lazy.add_edge(u, v)
+    assert lazy.edges[u, v] == {}  # a new edge, as networkx makes it

@@ -118,20 +118,51 @@ _KEYS = ("weight", "module", "index")
 
 
 class _EdgeTable:
-    """The columns :class:`EdgeAttrs` read (weight, index, module ranges), plus per-edge overrides."""
+    """The columns :class:`EdgeAttrs` read (weight, index, module ranges), per-edge overrides,
+    and the lookup from a vertex pair to its edge number (sorted ``target * n + source`` keys)."""
 
-    __slots__ = ("index", "modules", "offsets", "overrides", "weight")
+    __slots__ = ("ids", "index", "keys", "modules", "n", "offsets", "order", "overrides", "weight")
 
-    def __init__(self, arrays: EdgeArrays) -> None:
+    def __init__(self, arrays: EdgeArrays, labels: list | None) -> None:
         self.weight = arrays.weight
         small = arrays.index.size == 0 or int(arrays.index.max()) < 2**31
-        self.index = arrays.index.astype(np.int32) if small else arrays.index
+        self.index = arrays.index.astype(np.int32, copy=False) if small else arrays.index
         self.modules = arrays.modules
         self.offsets = arrays.offsets
         self.overrides: dict[int, dict] = {}
+        self.n = max(arrays.num_vertices, 1)
+        keys = arrays.target.astype(np.int64) * self.n + arrays.source
+        self.order = _sorted_order(keys)  # None when the edges already come sorted (dense layers)
+        self.keys = keys if self.order is None else keys[self.order]
+        self.ids = None if labels is None else {label: i for i, label in enumerate(labels)}
 
     def module_of(self, k: int) -> str:
         return self.modules[int(np.searchsorted(self.offsets, k, side="right")) - 1]
+
+    def edge(self, u: Any, v: Any) -> int:
+        """The number of the (last) edge ``u -> v`` (labels)."""
+        if self.ids is not None:
+            u, v = self.ids[u], self.ids[v]
+        key = v * self.n + u
+        pos = int(np.searchsorted(self.keys, key, side="right")) - 1
+        if pos < 0 or self.keys[pos] != key:
+            raise KeyError((u, v))
+        return pos if self.order is None else int(self.order[pos])
+
+
+class _Lazy:
+    """The value an extracted edge has in its adjacency rows until it is read (a singleton)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_LAZY"
+
+    def __repr__(self) -> str:
+        return "<lazy edge data>"
+
+
+_LAZY = _Lazy()
 
 
 class EdgeAttrs(MutableMapping):
@@ -199,24 +230,34 @@ class EdgeAttrs(MutableMapping):
 
 
 class _LazyRow(dict):
-    """One vertex's adjacency dict in an extracted graph: ``{neighbour: edge number}`` until read.
+    """One vertex's adjacency dict in an extracted graph: ``{neighbour: _LAZY}`` until read.
 
     Reading a value (``row[v]``, ``get``, ``items``, ``values``) gives the
-    edge's :class:`EdgeAttrs`; values networkx stores later (plain dicts) are
-    returned as they are. Storing the edge number instead of a data object
-    per edge keeps the graph about as small as one without edge data.
+    edge's :class:`EdgeAttrs`, found by the vertex pair; values networkx
+    stores later (plain dicts) are returned as they are. A row holds one
+    shared marker instead of a data object per edge, so the graph is smaller
+    than one built with ``add_edges_from`` and no attributes.
     """
 
-    __slots__ = ("_table",)
+    __slots__ = ("_out", "_table", "_vertex")
 
-    def _resolve(self, value: Any) -> Any:
-        return EdgeAttrs(self._table, value) if type(value) is int else value
+    @classmethod
+    def of(cls, table: _EdgeTable, vertex: Any, out: bool, neighbours: list) -> _LazyRow:
+        row = cls.fromkeys(neighbours, _LAZY)
+        row._table, row._vertex, row._out = table, vertex, out
+        return row
+
+    def _resolve(self, key: Any, value: Any) -> Any:
+        if value is not _LAZY:
+            return value
+        u, v = (self._vertex, key) if self._out else (key, self._vertex)
+        return EdgeAttrs(self._table, self._table.edge(u, v))
 
     def __getitem__(self, key: Any) -> Any:
-        return self._resolve(dict.__getitem__(self, key))
+        return self._resolve(key, dict.__getitem__(self, key))
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self._resolve(dict.__getitem__(self, key)) if key in self else default
+        return self[key] if key in self else default
 
     def __iter__(self) -> Iterator:  # defined so that dict(row) and {**row} go through __getitem__
         return dict.__iter__(self)
@@ -228,14 +269,14 @@ class _LazyRow(dict):
         return ValuesView(self)
 
     def pop(self, key: Any, *default: Any) -> Any:
-        return self._resolve(dict.pop(self, key, *default))
+        return self._resolve(key, dict.pop(self, key, *default))
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        return self._resolve(dict.setdefault(self, key, default))
+        return self._resolve(key, dict.setdefault(self, key, default))
 
     def popitem(self):
         key, value = dict.popitem(self)
-        return key, self._resolve(value)
+        return key, self._resolve(key, value)
 
     def copy(self) -> dict:
         return dict(self.items())
@@ -271,6 +312,18 @@ def _gather(items: list, index: np.ndarray, chunk: int = 1 << 16) -> list:
     return out
 
 
+def _runs(keys: np.ndarray, labels: list, values: np.ndarray) -> Iterator[tuple[Any, list]]:
+    """``(labels[key], [labels[value], ...])`` for every run of equal ``keys`` (sorted)."""
+    if keys.size == 0:
+        return
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    ends = np.append(starts[1:], keys.size).tolist()
+    value_labels = _gather(labels, values)
+    key_labels = _gather(labels, keys[starts])
+    for label, a, b in zip(key_labels, starts.tolist(), ends, strict=True):
+        yield label, value_labels[a:b]
+
+
 def _fill(adjacency: dict, keys: np.ndarray, labels: list, values: np.ndarray, data: list) -> None:
     """``adjacency[labels[key]][labels[value]] = data`` for runs of equal ``keys`` (sorted)."""
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
@@ -282,10 +335,8 @@ def _fill(adjacency: dict, keys: np.ndarray, labels: list, values: np.ndarray, d
 
 
 def _edge_data(arrays: EdgeArrays, edge_data: str) -> list:
-    """One data value per edge in edge order: edge numbers (lazy), dicts, or empty dicts."""
+    """One data dict per edge in edge order (``"dict"``: weight, module, index; ``"none"``: empty)."""
     e = arrays.num_edges
-    if edge_data == "lazy":
-        return list(range(e))
     if edge_data == "none":
         return [{} for _ in range(e)]
     weight, index = arrays.weight.tolist(), arrays.index.tolist()
@@ -311,26 +362,29 @@ def to_networkx(arrays: EdgeArrays, *, edge_data: str = "lazy", graph_attrs: dic
     graph = nx.DiGraph(**(graph_attrs or {}))
     labels = arrays.labels()
     graph.add_nodes_from(zip(labels, arrays.vertex_data(), strict=True))
-    if edge_data == "lazy":
-        table = _EdgeTable(arrays)
-        for adjacency in (graph._succ, graph._pred):
-            for label in labels:
-                row = _LazyRow()
-                row._table = table
-                adjacency[label] = row
-    if arrays.num_edges == 0:
-        return graph
+    plain = arrays.granularity != "module" and all(b.labels is None for b in arrays.blocks)
     src, dst = arrays.source, arrays.target
     enabled = gc.isenabled()
     gc.disable()  # millions of new objects: the collector would rescan them again and again
     try:
-        data = _edge_data(arrays, edge_data)  # in edge order
-        for adjacency, keys, values in ((graph._succ, src, dst), (graph._pred, dst, src)):
-            order = _sorted_order(keys)
-            if order is None:
-                _fill(adjacency, keys, labels, values, data)
-            else:
-                _fill(adjacency, keys[order], labels, values[order], _gather(data, order))
+        if edge_data == "lazy":
+            table = _EdgeTable(arrays, None if plain else labels)
+            for adjacency, keys, values, out in ((graph._succ, src, dst, True), (graph._pred, dst, src, False)):
+                for label in labels:
+                    adjacency[label] = _LazyRow.of(table, label, out, [])
+                order = _sorted_order(keys)
+                sorted_keys = keys if order is None else keys[order]
+                sorted_values = values if order is None else values[order]
+                for label, neighbours in _runs(sorted_keys, labels, sorted_values):
+                    adjacency[label] = _LazyRow.of(table, label, out, neighbours)
+        elif arrays.num_edges:
+            data = _edge_data(arrays, edge_data)  # in edge order
+            for adjacency, keys, values in ((graph._succ, src, dst), (graph._pred, dst, src)):
+                order = _sorted_order(keys)
+                if order is None:
+                    _fill(adjacency, keys, labels, values, data)
+                else:
+                    _fill(adjacency, keys[order], labels, values[order], _gather(data, order))
     finally:
         if enabled:
             gc.enable()
