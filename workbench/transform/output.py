@@ -257,7 +257,9 @@ class _LazyRow(dict):
         return self._resolve(key, dict.__getitem__(self, key))
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        if dict.__contains__(self, key):
+            return self[key]
+        return default
 
     def __iter__(self) -> Iterator:  # defined so that dict(row) and {**row} go through __getitem__
         return dict.__iter__(self)
