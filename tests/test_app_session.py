@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -358,3 +359,30 @@ def test_downloads():
     session.workspace.build("dan", session.design.graph)
     name, data = session.download(ids.DL_CHECKPOINT)
     assert name == "model.pt" and len(data) > 100
+
+
+def test_a_downloaded_checkpoint_uploads_back_with_its_graph_and_dataset():
+    from workbench.app import ids
+
+    source = session_with(nx.DiGraph([("x", "y"), ("x", "z")]), dataset="moons")
+    source.workspace.build("dan", source.design.graph)
+    _, data = source.download(ids.DL_CHECKPOINT)
+    target = session_with(dataset="digits")
+    message = load_upload(target, _upload(data), "model.pt")
+    assert "model.pt" in message
+    assert set(target.design.graph.edges) == {("x", "y"), ("x", "z")}
+    assert target.workspace.dataset_name == "moons" and target.workspace.fits()
+    weights = dict(target.workspace.model.named_parameters())
+    for name, value in source.workspace.model.named_parameters():
+        assert torch.equal(weights[name], value)
+
+
+def test_create_app_refuses_an_unknown_sample():
+    from workbench.app import create_app
+
+    with pytest.raises(ValueError, match="unknown sample 'nope'"):
+        create_app("nope")
+    first, app = create_app(), create_app()  # callbacks belong to each app, none is module-level
+    assert len(first.callback_map) == len(app.callback_map) > 10
+    assert app.config.assets_folder.endswith("assets")
+    assert Path(app.config.assets_folder, "workbench.css").is_file()

@@ -42,6 +42,9 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
     Args:
         sample: name of the sample model every new session opens on (default: the first sample).
         session_limit: how many tabs are kept in memory (the least recently used is dropped).
+
+    Raises:
+        ValueError: ``sample`` is not one of :func:`workbench.samples.list_samples`.
     """
     from workbench.app.callbacks import register_callbacks
     from workbench.app.layout import serve_layout
@@ -49,6 +52,12 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
     from workbench.app.start import session_factory
     from workbench.app.workspace import DatasetCache
 
+    if sample is not None:
+        from workbench.samples import list_samples
+
+        names = list(list_samples())
+        if sample not in names:
+            raise ValueError(f"unknown sample {sample!r}; choose one of {names}")
     app = Dash(
         __name__,
         title="workbench",
