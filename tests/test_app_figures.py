@@ -189,3 +189,8 @@ def test_inspect_view_at_coarser_granularity(granularity):
     assert view.design.number_of_nodes() > 0 and not view.dead
     assert set(view.weights) == set(view.design.edges)
     assert view_elements(view, which="extracted")
+
+
+def test_summary_names_a_capped_test_set():
+    preview = Preview(masks={}, threshold=None, rows=[("input", 1, 2)], remaining=3, total=4, accuracy=0.25)
+    assert "on 2,048 test samples" in summary_text(preview, unpruned_accuracy=None, test_samples=2048)[2]

@@ -40,6 +40,8 @@ from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 __all__ = ["DatasetCache", "Preview", "Snapshot", "Workspace", "parse_sizes"]
 
 ACTIVE = ("running", "paused")
+#: Test samples the slider's accuracy preview uses (the first ones of the test split), to stay interactive.
+PREVIEW_SAMPLES = 2048
 
 
 class DatasetCache:
@@ -314,7 +316,8 @@ class Workspace:
         )
         if evaluate:
             data = self.dataset
-            preview.accuracy = _accuracy(training.evaluate(snap.model, data.x_test, data.y_test))
+            x, y = data.x_test[:PREVIEW_SAMPLES], data.y_test[:PREVIEW_SAMPLES]
+            preview.accuracy = _accuracy(training.evaluate(snap.model, x, y))
         self.preview = preview
         return preview
 
@@ -326,7 +329,8 @@ class Workspace:
         if snap.accuracy is None:
             apply_masks(snap.model, snap.base)
             data = self.dataset
-            snap.accuracy = _accuracy(training.evaluate(snap.model, data.x_test, data.y_test))
+            x, y = data.x_test[:PREVIEW_SAMPLES], data.y_test[:PREVIEW_SAMPLES]
+            snap.accuracy = _accuracy(training.evaluate(snap.model, x, y))
             if self.preview is not None:
                 apply_masks(snap.model, self.preview.masks)
         return snap.accuracy

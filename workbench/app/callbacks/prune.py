@@ -10,7 +10,7 @@ from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
 from workbench.app.callbacks.train import status_text
 from workbench.app.figures import density_figure, empty_figure, histogram_figure
-from workbench.app.workspace import Preview, Workspace
+from workbench.app.workspace import PREVIEW_SAMPLES, Preview, Workspace
 from workbench.errors import WorkbenchError
 
 __all__ = ["register", "slider_range", "summary_text"]
@@ -27,7 +27,7 @@ def slider_range(ws: Workspace, mode: str) -> tuple[float, float, float, dict]:
     return 0.0, top, top / 500, marks
 
 
-def summary_text(preview: Preview, *, unpruned_accuracy: float | None) -> list[str]:
+def summary_text(preview: Preview, *, unpruned_accuracy: float | None, test_samples: int | None = None) -> list[str]:
     """Lines under the slider: parameters left, share pruned, test accuracy at this setting."""
     kept = sum(r[1] for r in preview.rows)
     designed = sum(r[2] for r in preview.rows)
@@ -38,7 +38,8 @@ def summary_text(preview: Preview, *, unpruned_accuracy: float | None) -> list[s
     ]
     if preview.accuracy is not None and not math.isnan(preview.accuracy):
         base = f" (unpruned {unpruned_accuracy:.1%})" if unpruned_accuracy is not None else ""
-        lines.append(f"test accuracy at this setting: {preview.accuracy:.1%}{base}")
+        on = f" on {test_samples:,} test samples" if test_samples else ""
+        lines.append(f"test accuracy{on} at this setting: {preview.accuracy:.1%}{base}")
     return lines
 
 
@@ -98,7 +99,9 @@ def register(app, store) -> None:
                 label = f"prune {float(value or 0):.1f}% of weights{cut}"
             else:
                 label = f"threshold |w| ≤ {float(value or 0):.4g} is pruned"
-            lines = summary_text(p, unpruned_accuracy=ws.unpruned_accuracy())
+            samples = ws.dataset.n_test
+            capped = samples if samples > PREVIEW_SAMPLES else None
+            lines = summary_text(p, unpruned_accuracy=ws.unpruned_accuracy(), test_samples=capped and PREVIEW_SAMPLES)
             return (
                 density_figure(p.rows),
                 hist,
