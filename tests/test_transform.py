@@ -14,7 +14,7 @@ from torch import nn
 
 from workbench.errors import ExtractionError, GraphTooLargeError
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, maskable_layers
-from workbench.transform import EdgeAttrs, GraphTransform
+from workbench.transform import CONV_SAMPLES, EdgeAttrs, GraphTransform, conv_sample
 
 SKIP_DAG = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "c"), ("c", "d"), ("a", "d"), ("e", "d")])
 
@@ -474,3 +474,19 @@ def test_lazy_graph_works_with_networkx(which, tmp_path):
     assert not lazy.has_edge(u, v) and u not in lazy.pred[v]
     lazy.add_edge(u, v)
     assert lazy.edges[u, v] == {}  # a new edge, as networkx makes it
+
+
+@pytest.mark.parametrize("name", sorted(CONV_SAMPLES))
+@pytest.mark.parametrize("granularity", ["channel", "module"])
+def test_conv_samples_extract_at_coarse_granularity(name, granularity):
+    model, example = conv_sample(name)
+    graph = GraphTransform(example, granularity=granularity).transform(model)
+    assert nx.is_directed_acyclic_graph(graph)
+    sources = [v for v, d in graph.in_degree() if d == 0]
+    assert len(sources) == 1 and graph.nodes[sources[0]]["module"] == "input"
+    assert graph.number_of_edges() > 0
+
+
+def test_unknown_conv_sample():
+    with pytest.raises(ExtractionError, match="unknown convolutional sample 'vgg'"):
+        conv_sample("vgg")

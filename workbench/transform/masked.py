@@ -22,6 +22,7 @@ import math
 import numpy as np
 import torch
 
+from workbench.errors import ExtractionError
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 from workbench.transform.blocks import Extraction, Ids
 from workbench.transform.rules import linear, weight_numpy
@@ -35,8 +36,6 @@ def _join(prefix: str, name: str) -> str:
 
 def flat_input(x: Ids, features: int, what: str) -> Ids:
     """``x`` flattened to ``[1, features]`` as the model's ``flatten_input`` does."""
-    from workbench.errors import ExtractionError
-
     if x.t.numel() != features:
         raise ExtractionError(f"{what} expects {features} input features, got an input of shape {x.features}")
     return Ids(x.t.reshape(1, features))

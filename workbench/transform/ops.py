@@ -20,7 +20,6 @@ Anything else raises :class:`~workbench.errors.ExtractionError` naming the op.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -383,7 +382,3 @@ def apply_method(ctx: Extraction, name: str, method: str, args: tuple, kwargs: d
     if method in ("expand", "expand_as", "repeat"):
         return _wrap(getattr(this.t, method)(*_unwrap(args[1:], this), **kwargs))
     raise ExtractionError(f"unsupported method Tensor.{method} at {name!r}: no graph rule for it")
-
-
-def feature_count(x: Ids) -> int:
-    return math.prod(x.features)

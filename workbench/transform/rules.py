@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.errors import ExtractionError
 from workbench.transform.blocks import Extraction, Ids
 
 __all__ = ["adaptive_pool", "conv", "linear", "merge", "pool", "reduce", "weight_numpy"]
@@ -279,8 +280,6 @@ def reduce(ctx: Extraction, name: str, kind: str, x: Ids, dims: Sequence[int], k
     full = x.t.dim()
     dims = sorted({d % full for d in dims})
     if 0 in dims:
-        from workbench.errors import ExtractionError
-
         raise ExtractionError(f"{kind} at {name!r} reduces over the batch dimension; the graph would mix samples")
     kept = tuple(1 if d in dims else s for d, s in enumerate(x.t.shape))[1:]
     shape = kept if keepdim else tuple(s for d, s in enumerate(x.t.shape) if d not in dims and d > 0)

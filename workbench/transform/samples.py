@@ -7,11 +7,15 @@ structure is the point, not their accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResidualCNN", "sample_input", "small_cnn"]
+from workbench.errors import ExtractionError
+
+__all__ = ["CONV_SAMPLES", "ResidualCNN", "conv_sample", "sample_input", "small_cnn"]
 
 
 def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
@@ -73,3 +77,22 @@ class ResidualCNN(nn.Module):
 def sample_input(batch: int = 1) -> torch.Tensor:
     """An example input ``[batch, 1, 8, 8]`` for the sample models."""
     return torch.zeros(batch, 1, 8, 8)
+
+
+#: Convolutional samples for the Inspect panel: name -> (builder, one-line description).
+CONV_SAMPLES: dict[str, tuple[Callable[[], nn.Module], str]] = {
+    "small_cnn": (small_cnn, "2 conv blocks (one grouped) with max pooling and a linear classifier, 8x8 input"),
+    "residual_cnn": (ResidualCNN, "stem, 2 residual blocks with batch norm, a strided conv, global pooling"),
+}
+
+
+def conv_sample(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """``(model, example input)`` of the convolutional sample ``name`` (see :data:`CONV_SAMPLES`).
+
+    Raises:
+        ExtractionError: ``name`` is not a sample.
+    """
+    if name not in CONV_SAMPLES:
+        raise ExtractionError(f"unknown convolutional sample {name!r}; the samples are {sorted(CONV_SAMPLES)}")
+    torch.manual_seed(0)
+    return CONV_SAMPLES[name][0](), sample_input()
