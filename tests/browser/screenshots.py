@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.helpers import TABS, nodes, open_app, show_tab, tap
+from .helpers import TABS, nodes, open_app, show_tab, tap
 
 ARGS = [
     "--no-sandbox",

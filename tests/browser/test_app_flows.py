@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import count, figure_data, nodes, open_app, show_tab, tap
+from .helpers import count, figure_data, nodes, open_app, show_tab, tap
 
 pytestmark = pytest.mark.browser
 
