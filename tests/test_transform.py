@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from workbench.errors import ExtractionError, GraphTooLargeError
@@ -490,3 +492,48 @@ def test_conv_samples_extract_at_coarse_granularity(name, granularity):
 def test_unknown_conv_sample():
     with pytest.raises(ExtractionError, match="unknown convolutional sample 'vgg'"):
         conv_sample("vgg")
+
+
+def test_uninitialised_lazy_module_is_named():
+    with pytest.raises(ExtractionError, match="LazyLinear at '0' is not initialised yet"):
+        GraphTransform(torch.randn(1, 4)).transform(nn.Sequential(nn.LazyLinear(3)))
+
+
+def test_a_dan_inside_a_model_keeps_its_design_labels_under_its_name():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.dan = MaskedDeepDAN(2 * 4 * 4, 3, nx.DiGraph([("x", "y"), ("y", "z")]))
+
+        def forward(self, x):
+            return self.dan(torch.relu(self.conv(x)).view(x.size(0), -1))
+
+    model = Net()
+    graph = GraphTransform(torch.randn(2, 1, 6, 6)).transform(model)
+    assert {("dan", "x"), ("dan", "y"), ("dan", "z")} <= set(graph.nodes)
+    conv_out = range(36, 36 + 32)
+    assert {u for u, v in graph.in_edges(("dan", "x"))} == set(conv_out)
+    assert graph.number_of_edges() == 2 * 9 * 16 + 32 + 2 + 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 30),
+    p=st.floats(0.0, 0.5),
+    keep=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+    granularity=st.sampled_from(["neuron", "channel"]),
+)
+def test_dan_extraction_is_generate_structure_on_random_dags(n, p, keep, seed, granularity):
+    """A DAN's neuron (= channel) graph is exactly its unmasked design, inputs and outputs included."""
+    dag = nx.DiGraph(nx.gnp_random_graph(n, p, seed=seed, directed=True).edges)
+    dag = nx.DiGraph((u, v) for u, v in dag.edges if u < v)
+    dag.add_nodes_from(range(n))
+    torch.manual_seed(seed)
+    model = MaskedDeepDAN(3, 2, dag)
+    _prune_randomly(model, keep=keep, seed=seed)
+    graph = GraphTransform(torch.randn(1, 3), granularity=granularity).transform(model)
+    design = model.generate_structure(include_input=True, include_output=True)
+    assert set(graph.nodes) == set(design.nodes)
+    assert _edge_set(graph) == _edge_set(design)

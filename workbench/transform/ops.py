@@ -227,6 +227,8 @@ def apply_module(ctx: Extraction, name: str, module: nn.Module, args: tuple, kwa
     if isinstance(module, MaskedDeepDAN):
         return masked.dan(ctx, name, module, x, design_labels=top)
     name = name or kind  # the model itself
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters(recurse=False)):
+        raise ExtractionError(f"{kind} at {name!r} is not initialised yet: run the model once on an example first")
     if isinstance(module, MaskedEdgeLayer):
         raise ExtractionError(f"MaskedEdgeLayer at {name!r} outside a MaskedDeepDAN is not supported")
     if isinstance(module, nn.Linear):
