@@ -386,3 +386,18 @@ def test_create_app_refuses_an_unknown_sample():
     assert len(first.callback_map) == len(app.callback_map) > 10
     assert app.config.assets_folder.endswith("assets")
     assert Path(app.config.assets_folder, "workbench.css").is_file()
+
+
+def test_model_info_says_when_the_drawn_graph_changed_since_the_build():
+    from workbench.app.callbacks.train import model_info
+
+    session = session_with()
+    open_first(session)
+    ws, design = session.workspace, session.design
+    assert "changed" not in model_info(ws, design.graph)
+    design.add_vertex()
+    assert "the drawn graph has changed since" in model_info(ws, design.graph)
+    ws.build("dan", design.graph)
+    assert "changed" not in model_info(ws, design.graph)
+    ws.set_dataset("moons" if ws.dataset_name != "moons" else "digits")
+    assert "does not fit" in model_info(ws, design.graph)

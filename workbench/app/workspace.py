@@ -138,6 +138,7 @@ class Workspace:
         self.snapshot: Snapshot | None = None
         self.preview: Preview | None = None
         self.note = ""  # what the last model came from
+        self.graph: nx.DiGraph | None = None  # the drawn graph a DAN was built from
         self._seen = 0  # records taken from the current trainer
         self._ended = False
         self._epoch_base = 0.0
@@ -171,6 +172,7 @@ class Workspace:
         if kind == "dan":
             model = MaskedDeepDAN(data.n_features, data.n_classes, graph)
             self.note = f"DAN of the drawn graph ({graph.number_of_nodes()} vertices)"
+            self.graph = graph.copy()
         elif kind == "ffn":
             hidden = parse_sizes(sizes)
             model = MaskedDeepFFN(data.n_features, data.n_classes, hidden)
@@ -182,6 +184,7 @@ class Workspace:
 
     def set_model(self, model: nn.Module, *, dataset: str | None = None, note: str | None = None) -> None:
         self.stop()
+        self.graph = nx.DiGraph(model.structure) if isinstance(model, MaskedDeepDAN) else None
         if dataset is not None:
             self.set_dataset(dataset)
         self.model = model

@@ -49,12 +49,22 @@ def status_text(ws: Workspace) -> tuple[str, str]:
     return text, f"status {STATUS_CLASS.get(state, 'status-idle')}"
 
 
-def model_info(ws: Workspace) -> str:
+def model_info(ws: Workspace, drawn=None) -> str:
+    """One line about the model; says so when the drawn graph differs from the DAN's."""
     if ws.model is None:
         return "No model yet: build one."
     from workbench.app.analysis import trainable_parameters
 
-    return f"Model: {ws.note} · {trainable_parameters(ws.model):,} trainable parameters · data: {ws.dataset_name}"
+    line = f"Model: {ws.note} · {trainable_parameters(ws.model):,} trainable parameters · data: {ws.dataset_name}"
+    if drawn is not None and ws.graph is not None and not _same_graph(drawn, ws.graph):
+        line += " · the drawn graph has changed since: Build to train it"
+    elif not ws.fits():
+        line += f" · it does not fit {ws.dataset_name}: Build (or Start) makes a new one"
+    return line
+
+
+def _same_graph(a, b) -> bool:
+    return list(a.nodes) == list(b.nodes) and set(a.edges) == set(b.edges)
 
 
 def boundary(ws: Workspace):
@@ -139,7 +149,6 @@ def register(app, store) -> None:
     @app.callback(
         Output(ids.LOSS_FIG, "figure"),
         Output(ids.ACC_FIG, "figure"),
-        Output(ids.MODEL_INFO, "children"),
         Output(ids.PAUSE, "children"),
         Output(ids.BOUNDARY_FIG, "figure"),
         Output(ids.BOUNDARY_BOX, "style"),
@@ -164,7 +173,19 @@ def register(app, store) -> None:
                 )
             fig, style = boundary(ws)
             pause = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
-            return loss, acc, model_info(ws), pause, fig, style
+            return loss, acc, pause, fig, style
+
+    @app.callback(
+        Output(ids.MODEL_INFO, "children"),
+        Input(ids.MODEL_VERSION, "data"),
+        Input(ids.DESIGN_VERSION, "data"),
+        Input(ids.DATASET_INFO, "children"),
+        State(ids.SESSION, "data"),
+    )
+    def info(_mv, _dv, _data, sid):
+        session = store.get(sid)
+        with session.lock:
+            return model_info(session.workspace, session.design.graph)
 
     @app.callback(
         Output(ids.LOSS_FIG, "figure", allow_duplicate=True),
