@@ -158,3 +158,54 @@ def test_cat_and_flatten_route_vertices_to_the_linear_layer():
     assert {e for e in edges if e[1] >= starts["fc"]} == expected_fc
     expected_a = jacobian_edges(model.a, x, 0, starts["a"])
     assert {e for e in edges if starts["a"] <= e[1] < starts["b"]} == expected_a
+
+
+def test_conv3d_edges_are_the_jacobian_pattern():
+    torch.manual_seed(0)
+    op = _zero_some(nn.Conv3d(2, 2, (2, 3, 2), stride=(1, 2, 1), padding=(1, 0, 1), dilation=(2, 1, 1)))
+    x = torch.randn(1, 2, 4, 5, 3, dtype=torch.float64)
+    assert extracted_edges(op, x) == jacobian_edges(op, x, 0, x[0].numel())
+
+
+class Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.conv(x)), 2, ceil_mode=True)
+        h = F.avg_pool2d(h, 3, stride=1, padding=1, count_include_pad=False)
+        h = F.adaptive_avg_pool2d(h, (2, 1))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+class Modules(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.max = nn.MaxPool2d(2, ceil_mode=True)
+        self.avg = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.adaptive = nn.AdaptiveAvgPool2d((2, 1))
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = self.adaptive(self.avg(self.max(torch.relu(self.conv(x)))))
+        return self.fc(torch.mean(h, (2, 3)))
+
+
+def test_functional_calls_give_the_graph_of_the_modules():
+    torch.manual_seed(0)
+    functional, modules = Functional(), Modules()
+    modules.conv.load_state_dict(functional.conv.state_dict())
+    modules.fc.load_state_dict(functional.fc.state_dict())
+    x = torch.randn(2, 2, 5, 7)
+    a = GraphTransform(x).transform_arrays(functional)
+    b = GraphTransform(x).transform_arrays(modules)
+    for name in ("source", "target", "weight"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    # the mean over (2, 3) of a [3, 2, 1] map feeds each output channel from its 2 positions, weight 1/2
+    mean = next(blk for blk in a.blocks if blk.name.startswith("mean"))
+    into_mean = a.target >= mean.start
+    into_mean &= a.target < mean.start + mean.size
+    assert into_mean.sum() == 6 and np.allclose(a.weight[into_mean], 0.5)
