@@ -17,7 +17,7 @@ from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
 from workbench.app.elements import LARGE_GRAPH, design_stylesheet, graph_to_elements, node_id, parse_node_id
 from workbench.app.generators import GENERATORS, generate
-from workbench.app.layout import PRESET
+from workbench.app.panels import PRESET
 from workbench.app.session import Session
 from workbench.errors import GraphFileError, WorkbenchError
 from workbench.graph import to_dag
