@@ -7,8 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+
+
+#: Shared CI machines can be slow; a check waits this long before it fails.
+expect.set_options(timeout=20_000)
 
 
 def pytest_collection_modifyitems(config, items):
