@@ -53,7 +53,7 @@ class _Traced(torch.Tensor):
 
     @staticmethod
     def make(ids: torch.Tensor, session: _Session, dtype: torch.dtype, stacked: bool = False) -> _Traced:
-        data = torch.zeros(ids.shape, dtype=dtype)
+        data = torch.zeros(ids.shape, dtype=dtype, device=session.device)
         out = torch.Tensor._make_subclass(_Traced, data, False)
         out._ids = ids
         out._stacked = stacked
@@ -115,6 +115,7 @@ class _Session:
     def __init__(self, ctx: Extraction, model: nn.Module, dtype: torch.dtype) -> None:
         self.ctx = ctx
         self.dtype = dtype
+        self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
         self.names = {m: n for n, m in model.named_modules()}
         self.thread = threading.get_ident()
         self.opaque = 0  # depth inside modules that have a rule
