@@ -161,14 +161,16 @@ def ws_random_order(n: int, seed: int = 0):
 
     The seed library orients an undirected graph by insertion order, so this
     gives it a shallow DAG (ring order would give it a deep chain and make it
-    slower still); the workbench orients breadth first either way.
+    slower still). The insertion order is drawn with another seed than the
+    workbench's random orientation (``default_rng(0)``): with the same one, the
+    orientation would rank every vertex by its ring position and build a chain.
     """
     import networkx as nx
     import numpy as np
 
     ring = ws(n, seed)
     graph = nx.Graph()
-    graph.add_nodes_from(np.random.default_rng(seed).permutation(n).tolist())
+    graph.add_nodes_from(np.random.default_rng(seed + 12345).permutation(n).tolist())
     graph.add_edges_from(ring.edges)
     return graph
 
