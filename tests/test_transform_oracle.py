@@ -209,3 +209,26 @@ def test_functional_calls_give_the_graph_of_the_modules():
     into_mean = a.target >= mean.start
     into_mean &= a.target < mean.start + mean.size
     assert into_mean.sum() == 6 and np.allclose(a.weight[into_mean], 0.5)
+
+
+def test_merge_weights_are_the_jacobian_of_the_merge():
+    class Diff(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.a(x) - self.b(x)
+
+    x = torch.randn(1, 3)
+    arrays = GraphTransform(x).transform_arrays(Diff())
+    starts = {b.name: b.start for b in arrays.blocks}
+    into = arrays.target >= starts["sub"]
+    edges = zip(arrays.source[into].tolist(), arrays.target[into].tolist(), arrays.weight[into].tolist(), strict=True)
+    found = {(s, t): w for s, t, w in edges}
+    jac_a, jac_b = jacobian(lambda a, b: a - b, (torch.zeros(1, 2), torch.zeros(1, 2)))  # [1, 2, 1, 2] each
+    expected = {}
+    for block, jac in (("a", jac_a), ("b", jac_b)):
+        for j, i in zip(*np.nonzero(jac.reshape(2, 2).numpy()), strict=True):
+            expected[(starts[block] + int(i), starts["sub"] + int(j))] = float(jac.reshape(2, 2)[j, i])
+    assert found == expected
