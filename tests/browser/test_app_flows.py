@@ -156,3 +156,18 @@ def test_context_menu_and_keyboard_edit_the_graph(page: Page, app_url: str) -> N
     page.keyboard.press("Control+z")
     expect(page.locator("#count-vertices")).to_have_text("2")
     expect(page.locator("#count-edges")).to_have_text("1")
+
+
+def test_a_nan_loss_stops_training_with_a_message_and_keeps_the_graph(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    vertices, edges = count(page, "vertices"), count(page, "edges")
+    show_tab(page, "train")
+    expect(page.locator("#train-model-info")).to_contain_text("trainable parameters")
+    page.fill("#train-lr", "1e30")
+    page.click("#train-start")
+    alert = page.locator("#train-alert .alert-error")
+    expect(alert).to_contain_text("NaN")
+    expect(alert).to_contain_text("The graph and the model are kept")
+    expect(page.locator("#status-pill")).to_contain_text("failed")
+    expect(page.locator("#train-model-info")).to_contain_text("trainable parameters")
+    assert (count(page, "vertices"), count(page, "edges")) == (vertices, edges)
