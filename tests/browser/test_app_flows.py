@@ -171,3 +171,30 @@ def test_a_nan_loss_stops_training_with_a_message_and_keeps_the_graph(page: Page
     expect(page.locator("#status-pill")).to_contain_text("failed")
     expect(page.locator("#train-model-info")).to_contain_text("trainable parameters")
     assert (count(page, "vertices"), count(page, "edges")) == (vertices, edges)
+
+
+def test_downloads_from_the_inspect_panel(page: Page, app_url: str, tmp_path) -> None:
+    from workbench import io as wbio
+
+    open_app(page, app_url)
+    vertices = count(page, "vertices")
+    show_tab(page, "inspect")
+    expect(page.locator("#inspect-source")).to_contain_text("Showing")
+    files = {}
+    for button, name in [
+        ("#dl-design-json", "design.json"),
+        ("#dl-extracted-graphml", "extracted.graphml"),
+        ("#dl-checkpoint", "model.pt"),
+    ]:
+        with page.expect_download() as info:
+            page.click(button)
+        download = info.value
+        assert download.suggested_filename == name
+        files[name] = tmp_path / name
+        download.save_as(files[name])
+    assert wbio.load_graph(files["design.json"]).number_of_nodes() == vertices
+    extracted = wbio.load_graph(files["extracted.graphml"])
+    assert extracted.number_of_nodes() > vertices  # inputs and outputs too
+    assert all("weight" in data for _, _, data in extracted.edges(data=True))
+    model, extra = wbio.load_checkpoint(files["model.pt"])
+    assert extra["dataset"] and sum(p.numel() for p in model.parameters()) > 0
