@@ -13,6 +13,7 @@ from workbench.app.callbacks.inspect import counts_table, vertex_details
 from workbench.app.callbacks.prune import summary_text
 from workbench.app.figures import (
     boundary_figure,
+    boundary_patch,
     curve_patch,
     curves_figure,
     density_figure,
@@ -71,7 +72,10 @@ def test_boundary_heat_map_and_points():
     fig = boundary_figure(xs, ys, np.full((4, 5), 0.5), points, labels)
     assert fig.data[0].type == "heatmap" and np.asarray(fig.data[0].z).shape == (4, 5)
     assert [len(t.x) for t in fig.data[1:]] == [1, 2]
-    assert boundary_figure(xs, ys, None, points, labels).data[0].type == "scatter"
+    blank = boundary_figure(xs, ys, None, points, labels)
+    assert blank.data[0].type == "heatmap" and np.allclose(np.asarray(blank.data[0].z), 0.5)
+    patch = boundary_patch(np.full((4, 5), 0.25)).to_plotly_json()["operations"]
+    assert patch[0]["location"] == ["data", 0, "z"] and patch[0]["params"]["value"][0][0] == 0.25
 
 
 def test_dead_vertices():

@@ -17,6 +17,7 @@ from dash import Patch
 __all__ = [
     "CURVE_TRACES",
     "boundary_figure",
+    "boundary_patch",
     "curve_patch",
     "curves_figure",
     "density_figure",
@@ -201,22 +202,23 @@ def boundary_figure(
 ) -> go.Figure:
     """Decision boundary of a 2-D classifier: a heat map of ``P(class 1)`` (``[len(ys), len(xs)]``) and the data.
 
-    ``probability=None`` draws the data alone (no model yet).
+    The heat map is always trace 0, so :func:`boundary_patch` can replace its values during training;
+    ``probability=None`` (no model yet) draws it blank.
     """
-    traces = []
-    if probability is not None:
-        traces.append(
-            go.Heatmap(
-                x=xs,
-                y=ys,
-                z=probability,
-                zmin=0,
-                zmax=1,
-                colorscale=[[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
-                showscale=False,
-                hoverinfo="skip",
-            )
+    if probability is None:
+        probability = np.full((len(ys), len(xs)), 0.5)
+    traces = [
+        go.Heatmap(
+            x=xs,
+            y=ys,
+            z=probability,
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
+            showscale=False,
+            hoverinfo="skip",
         )
+    ]
     for k, colour in ((0, "#1a73e8"), (1, "#e8710a")):
         pick = labels == k
         traces.append(
@@ -232,3 +234,10 @@ def boundary_figure(
     fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], showgrid=False, zeroline=False, scaleanchor="x")
     return fig
+
+
+def boundary_patch(probability: np.ndarray) -> Patch:
+    """A ``Patch`` replacing the heat map of :func:`boundary_figure` with new ``P(class 1)`` values."""
+    patch = Patch()
+    patch["data"][0]["z"] = np.round(probability, 3).tolist()
+    return patch

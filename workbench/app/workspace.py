@@ -383,14 +383,18 @@ class Workspace:
         full.reset_mask()
         return full
 
+    def boundary_axes(self, steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
+        """Grid coordinates around the training points of a 2-D dataset (half a unit of margin)."""
+        points = self.dataset.x_train.detach().cpu().numpy()
+        lo, hi = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
+        return np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps)
+
     def boundary(self, steps: int = 60):
-        """``xs, ys, P(class 1)`` over the data of a 2-D dataset, or None for other datasets / no model."""
+        """``xs, ys, P(class 1)`` (``[steps, steps]``) for a 2-D dataset, or None (other data, no model, NaN)."""
         data = self.dataset
         if not getattr(data, "is_2d", False) or self.model is None or not self.fits():
             return None
-        points = data.x_train.detach().cpu().numpy()
-        lo, hi = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
-        xs, ys = np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps)
+        xs, ys = self.boundary_axes(steps)
         grid = torch.tensor(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2), dtype=torch.float32)
         with self.weights_lock(), torch.no_grad():
             device = next(self.model.parameters()).device

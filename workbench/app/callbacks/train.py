@@ -11,7 +11,7 @@ from dash import Input, Output, State, ctx, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
-from workbench.app.figures import boundary_figure, curve_patch, curves_figure
+from workbench.app.figures import boundary_figure, boundary_patch, curve_patch, curves_figure
 from workbench.app.workspace import Workspace
 from workbench.errors import WorkbenchError
 
@@ -68,16 +68,19 @@ def _same_graph(a, b) -> bool:
 
 
 def boundary(ws: Workspace):
+    """The decision-boundary figure and its box's style (hidden unless the data are 2-D)."""
     data = ws.dataset
     if not data.is_2d:
         return no_update, {"display": "none"}
     grid = ws.boundary()
-    points = data.x_train.numpy()
-    labels = data.y_train.numpy()
-    if grid is None:
-        return boundary_figure(points[:, 0][:2], points[:, 1][:2], None, points, labels), {"display": "block"}
-    xs, ys, prob = grid
-    return boundary_figure(xs, ys, prob, points, labels), {"display": "block"}
+    xs, ys, prob = grid if grid is not None else (*ws.boundary_axes(), None)
+    return boundary_figure(xs, ys, prob, data.x_train.numpy(), data.y_train.numpy()), {"display": "block"}
+
+
+def boundary_update(ws: Workspace):
+    """A patch with the current heat map while training on 2-D data, else no update."""
+    grid = ws.boundary() if ws.dataset.is_2d else None
+    return boundary_patch(grid[2]) if grid is not None else no_update
 
 
 def register(app, store) -> None:
@@ -210,7 +213,7 @@ def register(app, store) -> None:
             ws.sent = len(ws.history)
             loss = curve_patch("loss", fresh) if fresh else no_update
             acc = curve_patch("accuracy", fresh) if fresh else no_update
-            fig = boundary(ws)[0] if fresh and ws.dataset.is_2d else no_update
+            fig = boundary_update(ws) if fresh else no_update
             done = state not in ("running", "paused")
             text, cls = status_text(ws)
             message = None
