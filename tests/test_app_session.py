@@ -401,3 +401,23 @@ def test_model_info_says_when_the_drawn_graph_changed_since_the_build():
     assert "changed" not in model_info(ws, design.graph)
     ws.set_dataset("moons" if ws.dataset_name != "moons" else "digits")
     assert "does not fit" in model_info(ws, design.graph)
+
+
+def test_store_makes_a_session_once_when_many_callbacks_ask_at_once():
+    import threading
+
+    made = []
+
+    def slow_factory(sid):
+        made.append(sid)
+        time.sleep(0.05)
+        return Session(sid, Workspace(DATASETS, "moons"))
+
+    store = SessionStore(slow_factory)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(store.get("tab"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == ["tab"] and len({id(s) for s in got}) == 1

@@ -177,6 +177,7 @@ class Session:
         self.workspace = workspace
         self.pending: Hashable | None = None  # vertex a connection starts from
         self.inspect = None  # the last InspectView drawn
+        self.lottery = None  # the "Find a ticket" run (workbench.app.lottery_view.TicketState)
 
     def download(self, what: str) -> tuple[str, bytes]:
         """``(file name, bytes)`` for a download button: the design or extracted graph, or the checkpoint.
@@ -246,6 +247,7 @@ class SessionStore:
         self._limit = limit
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
+        self._creating = threading.Lock()
 
     @staticmethod
     def new_id() -> str:
@@ -260,12 +262,18 @@ class SessionStore:
             if session is not None:
                 self._sessions.move_to_end(session_id)
                 return session
-        session = self._factory(session_id)
-        with self._lock:
-            session = self._sessions.setdefault(session_id, session)
-            while len(self._sessions) > self._limit:
-                _, old = self._sessions.popitem(last=False)
-                old.workspace.stop()
+        with self._creating:  # a page load fires many callbacks at once: make its session once
+            with self._lock:
+                session = self._sessions.get(session_id)
+            if session is None:
+                session = self._factory(session_id)
+                with self._lock:
+                    self._sessions[session_id] = session
+                    while len(self._sessions) > self._limit:
+                        _, old = self._sessions.popitem(last=False)
+                        old.workspace.stop()
+                if old.lottery is not None:
+                    old.lottery.runner.stop(timeout=0)
         return session
 
     def __len__(self) -> int:
