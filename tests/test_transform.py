@@ -537,3 +537,12 @@ def test_dan_extraction_is_generate_structure_on_random_dags(n, p, keep, seed, g
     design = model.generate_structure(include_input=True, include_output=True)
     assert set(graph.nodes) == set(design.nodes)
     assert _edge_set(graph) == _edge_set(design)
+
+
+def test_arrays_are_compact_unless_asked():
+    model = MaskedDeepFFN(3, 2, [2])
+    compact = GraphTransform(torch.randn(1, 3)).transform_arrays(model)
+    wide = GraphTransform(torch.randn(1, 3)).transform_arrays(model, compact=False)
+    assert compact.source.dtype == compact.index.dtype == np.int32
+    assert wide.source.dtype == wide.target.dtype == wide.index.dtype == np.int64
+    np.testing.assert_array_equal(compact.source, wide.source)

@@ -47,7 +47,7 @@ __all__ = ["GraphEstimate", "GraphTransform"]
 #: building, measured on the 2.1M-edge MLP with CPython 3.11: about 115 B per edge).
 NX_BYTES_PER_EDGE = {"lazy": 120, "none": 160, "dict": 450}
 NX_BYTES_PER_VERTEX = 700
-#: Bytes per edge of :class:`EdgeArrays` (source, target, index int64 + weight).
+#: Bytes per edge of :class:`EdgeArrays` (source, target, index as int64 + float32 weight; less when compact).
 ARRAY_BYTES_PER_EDGE = 28
 
 
@@ -179,8 +179,13 @@ class GraphTransform:
 
     # -- outputs --------------------------------------------------------------------------------
 
-    def transform_arrays(self, model: nn.Module) -> EdgeArrays:
+    def transform_arrays(self, model: nn.Module, *, compact: bool = True) -> EdgeArrays:
         """The graph as :class:`~workbench.transform.output.EdgeArrays`; ``model`` is not changed.
+
+        Args:
+            compact: ``source``, ``target`` and ``index`` are ``int32`` when every
+                value fits (as scipy.sparse does), else ``int64``; ``False``: always
+                ``int64`` (e.g. for ``torch_geometric``'s ``edge_index``).
 
         Raises:
             ExtractionError: an op without a rule, or data-dependent control flow.
@@ -189,10 +194,10 @@ class GraphTransform:
         ctx = self._extract(model)
         estimate = self._estimate(ctx, self.edge_data)
         self._check(estimate, estimate.array_bytes, "arrays")
-        return self._arrays(ctx)
+        return self._arrays(ctx, compact=compact)
 
     def _arrays(self, ctx: Extraction, *, compact: bool = False) -> EdgeArrays:
-        """Materialise the edges; ``compact``: int32 ids and indices where they fit (to build networkx)."""
+        """Materialise the edges; ``compact``: int32 ids and indices where they fit."""
         small = compact and ctx.num_vertices < 2**31 and sum(spec.count for spec in ctx.specs) < 2**31
         ints = np.int32 if small else np.int64
         if ctx.specs and all(spec.fill is not None for spec in ctx.specs):
@@ -253,4 +258,4 @@ class GraphTransform:
 
     def transform_sparse(self, model: nn.Module, format: str = "csr"):
         """The weighted adjacency matrix as a ``scipy.sparse`` array (see :meth:`EdgeArrays.to_scipy`)."""
-        return self.transform_arrays(model).to_scipy(format)
+        return self.transform_arrays(model, compact=True).to_scipy(format)

@@ -33,11 +33,11 @@ class EdgeArrays:
     """Edges as arrays, for graphs too large for networkx.
 
     Attributes:
-        source, target: ``[E]`` int64 vertex ids (``0 .. num_vertices - 1``).
+        source, target: ``[E]`` vertex ids (``0 .. num_vertices - 1``), int32 or int64.
         weight: ``[E]`` the weight of each edge (the kernel norm at channel
             and module granularity, the averaging factor for average pooling,
             1 for max pooling and merges).
-        index: ``[E]`` int64 flat index into the weight of the edge's module,
+        index: ``[E]`` flat index into the weight of the edge's module,
             ``-1`` where none (pooling, merges, coarse granularities).
         modules, offsets: edges ``offsets[i]:offsets[i + 1]`` come from
             ``modules[i]``.
