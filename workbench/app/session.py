@@ -272,8 +272,8 @@ class SessionStore:
                     while len(self._sessions) > self._limit:
                         _, old = self._sessions.popitem(last=False)
                         old.workspace.stop()
-                if old.lottery is not None:
-                    old.lottery.runner.stop(timeout=0)
+                        if old.lottery is not None:
+                            old.lottery.runner.stop(timeout=0)
         return session
 
     def __len__(self) -> int:
