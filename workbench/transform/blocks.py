@@ -39,13 +39,20 @@ class Ids:
 
     ``stacked`` marks the result of ``torch.stack(..., dim=0)``: ``t`` is then
     ``[n, 1, *features]`` and only a sum or mean over dimension 0 may follow.
+    ``blocks``: indices of the vertex blocks the ids may come from (``None``:
+    unknown, found from ``t`` when needed).
     """
 
-    __slots__ = ("stacked", "t")
+    __slots__ = ("blocks", "stacked", "t")
 
-    def __init__(self, t: torch.Tensor, stacked: bool = False) -> None:
+    def __init__(self, t: torch.Tensor, stacked: bool = False, blocks: frozenset[int] | None = None) -> None:
         self.t = t
         self.stacked = stacked
+        self.blocks = blocks
+
+    def like(self, t: torch.Tensor, stacked: bool = False) -> Ids:
+        """New ids ``t`` drawn from the same blocks (a rearrangement of this map)."""
+        return Ids(t, stacked, self.blocks)
 
     @property
     def features(self) -> tuple[int, ...]:
@@ -174,15 +181,18 @@ class Extraction:
         self.blocks.append(block)
         self._starts.append(self.num_vertices)
         self.num_vertices += size
-        return Ids(ids)
+        return Ids(ids, blocks=frozenset({len(self.blocks) - 1}))
 
     def layer_of(self, ids: Ids) -> int:
         """The deepest layer among the vertices in ``ids`` (``-1`` if none)."""
-        values = ids.t[ids.t >= 0]
-        if values.numel() == 0:
-            return -1
-        present = torch.unique(values).numpy()
-        which = np.unique(np.searchsorted(self._starts, present, side="right") - 1)
+        if ids.blocks is not None:
+            which = np.array(sorted(ids.blocks), dtype=np.int64)
+        else:
+            values = ids.t[ids.t >= 0]
+            if values.numel() == 0:
+                return -1
+            present = torch.unique(values).numpy()
+            which = np.unique(np.searchsorted(self._starts, present, side="right") - 1)
         layers = []
         for b in which.tolist():
             block = self.blocks[b]

@@ -45,18 +45,16 @@ _DUNDERS = {
 
 
 class _Traced(torch.Tensor):
-    """Zeros shaped like one sample of a tensor, with the id map of that tensor in ``_ids``."""
+    """Zeros shaped like one sample of a tensor, with the :class:`Ids` of that tensor in ``_ids``."""
 
-    _ids: torch.Tensor
-    _stacked: bool
+    _ids: Ids
     _session: _Session
 
     @staticmethod
-    def make(ids: torch.Tensor, session: _Session, dtype: torch.dtype, stacked: bool = False) -> _Traced:
-        data = torch.zeros(ids.shape, dtype=dtype, device=session.device)
+    def make(ids: Ids, session: _Session, dtype: torch.dtype) -> _Traced:
+        data = torch.zeros(ids.t.shape, dtype=dtype, device=session.device)
         out = torch.Tensor._make_subclass(_Traced, data, False)
         out._ids = ids
-        out._stacked = stacked
         out._session = session
         return out
 
@@ -103,7 +101,7 @@ def _plain(value: Any) -> Any:
 
 def _to_ids(value: Any) -> Any:
     if isinstance(value, _Traced):
-        return Ids(value._ids, value._stacked)
+        return value._ids
     if isinstance(value, list | tuple):
         return type(value)(_to_ids(v) for v in value)
     if isinstance(value, dict):
@@ -128,7 +126,7 @@ class _Session:
 
     def wrap(self, value: Any) -> Any:
         if isinstance(value, Ids):
-            return _Traced.make(value.t, self, self.dtype, value.stacked)
+            return _Traced.make(value, self, self.dtype)
         if isinstance(value, list | tuple):
             return type(value)(self.wrap(v) for v in value)
         return value
@@ -177,7 +175,7 @@ def follow_eager(ctx: Extraction, model: nn.Module, x: Ids, *, reason: Exception
         for m, _ in modes:
             m.training = False
         with torch.no_grad():
-            out = model(_Traced.make(x.t, session, dtype))
+            out = model(_Traced.make(x, session, dtype))
     except ExtractionError:
         raise
     except Exception as err:

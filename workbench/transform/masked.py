@@ -38,7 +38,7 @@ def flat_input(x: Ids, features: int, what: str) -> Ids:
     """``x`` flattened to ``[1, features]`` as the model's ``flatten_input`` does."""
     if x.t.numel() != features:
         raise ExtractionError(f"{what} expects {features} input features, got an input of shape {x.features}")
-    return Ids(x.t.reshape(1, features))
+    return x.like(x.t.reshape(1, features))
 
 
 def ffn(ctx: Extraction, name: str, model: MaskedDeepFFN, x: Ids) -> Ids:

@@ -119,12 +119,23 @@ def _unwrap(value: Any, like: Ids | None = None) -> Any:
     return value
 
 
-def _wrap(value: Any) -> Any:
+def _wrap(value: Any, blocks: frozenset[int] | None) -> Any:
     if isinstance(value, torch.Tensor) and value.dtype == torch.int64:
-        return Ids(value)
+        return Ids(value, blocks=blocks)
     if isinstance(value, list | tuple):
-        return type(value)(_wrap(v) for v in value)
+        return type(value)(_wrap(v, blocks) for v in value)
     return value
+
+
+def _blocks(args, kwargs) -> frozenset[int] | None:
+    """The union of the blocks of every id map among the arguments (``None`` if one is unknown)."""
+    found: set[int] = set()
+    for a in _flat(args, kwargs):
+        if isinstance(a, Ids):
+            if a.blocks is None:
+                return None
+            found |= a.blocks
+    return frozenset(found)
 
 
 def _tuple(value, n: int) -> tuple[int, ...]:
@@ -245,9 +256,9 @@ def apply_module(ctx: Extraction, name: str, module: nn.Module, args: tuple, kwa
         nd = int(kind[-2])
         return rules.adaptive_pool(ctx, name, kind, x, _tuple_none(size, nd), kind.startswith("AdaptiveAvg"))
     if isinstance(module, nn.Flatten):
-        return Ids(x.t.flatten(module.start_dim, module.end_dim))
+        return x.like(x.t.flatten(module.start_dim, module.end_dim))
     if isinstance(module, nn.Unflatten):
-        return Ids(x.t.unflatten(module.dim, module.unflattened_size))
+        return x.like(x.t.unflatten(module.dim, module.unflattened_size))
     if isinstance(module, _ELEMENTWISE_MODULES):
         return x
     raise ExtractionError(f"unsupported module {kind} at {name!r}: no graph rule for it")
@@ -275,7 +286,7 @@ def _merge_or_pass(ctx, name, target, args, kwargs) -> Any:
         shape = torch.broadcast_shapes(ids.t.shape, other.shape)
         if shape[0] != 1:
             raise ExtractionError(f"{_name(target)} at {name!r} broadcasts the input over a batch of constants")
-        return Ids(ids.t.expand(shape))
+        return ids.like(ids.t.expand(shape))
     return ids
 
 
@@ -307,8 +318,8 @@ def _structural_function(ctx: Extraction, name: str, target, args, kwargs):
         pad = _arg(args, kwargs, 1, "pad")
         mode = _arg(args, kwargs, 2, "mode", "constant")
         if mode == "constant":
-            return Ids(F.pad(x.t, pad, value=-1))
-        return Ids(F.pad(x.t.to(torch.float64), pad, mode=mode).to(torch.int64))
+            return x.like(F.pad(x.t, pad, value=-1))
+        return x.like(F.pad(x.t.to(torch.float64), pad, mode=mode).to(torch.int64))
     return None
 
 
@@ -322,7 +333,7 @@ def _reduce(ctx, name, kind, x: Ids, dims, keepdim, mean) -> Ids:
         if dims not in (0, (0,), [0]) or keepdim:
             raise ExtractionError(f"{kind} at {name!r} of stacked tensors must reduce dimension 0 only")
         n = x.t.shape[0]
-        return rules.merge(ctx, name, kind, [Ids(x.t[i]) for i in range(n)], [1.0 / n if mean else 1.0] * n)
+        return rules.merge(ctx, name, kind, [x.like(x.t[i]) for i in range(n)], [1.0 / n if mean else 1.0] * n)
     if dims is None:
         dims = tuple(range(1, x.t.dim()))
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
@@ -336,14 +347,15 @@ def apply_function(ctx: Extraction, name: str, target: Callable, args: tuple, kw
     _refuse_stacked(name, _name(target), args, kwargs)
     if target is torch.stack and _arg(args, kwargs, 1, "dim", 0) == 0:
         like = next(a for a in _flat(args, kwargs) if isinstance(a, Ids))
-        return Ids(torch.stack(_unwrap(_arg(args, kwargs, 0, "tensors"), like)), stacked=True)
+        stacked = torch.stack(_unwrap(_arg(args, kwargs, 0, "tensors"), like))
+        return Ids(stacked, stacked=True, blocks=_blocks(args, kwargs))
     if target in _ELEMENTWISE_FUNCTIONS:
         return next(a for a in (*args, *kwargs.values()) if isinstance(a, Ids))
     if target in _MERGE_SIGNS:
         return _merge_or_pass(ctx, name, target, args, kwargs)
     if target in _REARRANGE_FUNCTIONS:
         like = next(a for a in _flat(args, kwargs) if isinstance(a, Ids))
-        return _wrap(target(*_unwrap(args, like), **_unwrap(kwargs, like)))
+        return _wrap(target(*_unwrap(args, like), **_unwrap(kwargs, like)), _blocks(args, kwargs))
     if target is getattr:
         return getattr(args[0].t, args[1])
     result = _structural_function(ctx, name, target, args, kwargs)
@@ -375,12 +387,12 @@ def apply_method(ctx: Extraction, name: str, method: str, args: tuple, kwargs: d
     if method in _META_METHODS:
         return getattr(this.t, method)(*args[1:], **kwargs)
     if method in _REARRANGE_METHODS:
-        return _wrap(getattr(this.t, method)(*_unwrap(args[1:], this), **_unwrap(kwargs, this)))
+        return _wrap(getattr(this.t, method)(*_unwrap(args[1:], this), **_unwrap(kwargs, this)), _blocks(args, kwargs))
     if method in _MERGE_SIGNS:
         return _merge_or_pass(ctx, name, method, args, kwargs)
     if method in ("mean", "sum"):
         dims = _arg(args, kwargs, 1, "dim")
         return _reduce(ctx, name, method, this, dims, _arg(args, kwargs, 2, "keepdim", False), method == "mean")
     if method in ("expand", "expand_as", "repeat"):
-        return _wrap(getattr(this.t, method)(*_unwrap(args[1:], this), **kwargs))
+        return _wrap(getattr(this.t, method)(*_unwrap(args[1:], this), **kwargs), this.blocks)
     raise ExtractionError(f"unsupported method Tensor.{method} at {name!r}: no graph rule for it")

@@ -130,6 +130,11 @@ def _windows(
     return v[index].to(torch.int64).numpy()
 
 
+def _first_ids(out: Ids, c: int) -> np.ndarray:
+    """The vertex id of each of the ``c`` channels of a coarse block."""
+    return out.t.reshape(c, -1)[:, 0].numpy()
+
+
 def _channel_sources(x: Ids) -> list[np.ndarray]:
     """The distinct vertex ids feeding each channel (dim 0) of ``x`` (coarse granularities)."""
     c = x.features[0]
@@ -138,6 +143,16 @@ def _channel_sources(x: Ids) -> list[np.ndarray]:
     if bool((lo == hi).all()):
         return [np.array([int(v)]) if v >= 0 else _EMPTY_I for v in lo.tolist()]
     return [np.unique(row[row >= 0].numpy()) for row in flat]
+
+
+def _spread(sources: list[np.ndarray], channel: np.ndarray, dst: np.ndarray, w: np.ndarray, idx: np.ndarray):
+    """Edges from every source id of ``channel[i]`` to ``dst[i]`` (coarse granularities)."""
+    sizes = np.array([s.size for s in sources], dtype=np.int64)
+    if sizes.size and bool((sizes == 1).all()):
+        return np.concatenate(sources)[channel], dst, w, idx
+    counts = sizes[channel]
+    src = np.concatenate([sources[c] for c in channel.tolist()]) if channel.size else _EMPTY_I
+    return src, np.repeat(dst, counts), np.repeat(w, counts), np.repeat(idx, counts)
 
 
 def conv(
@@ -163,7 +178,8 @@ def conv(
     keep = _keep(weight, mask)
     per_group = c_out // groups
     neuron = ctx.granularity == "neuron"
-    count = int(np.count_nonzero(keep)) * (o_total if neuron else 1)
+    pairs = keep.reshape(c_out, c_in_g, -1).any(-1)  # [C_out, C_in / groups]: kernels with an edge
+    count = int(np.count_nonzero(keep)) * o_total if neuron else int(np.count_nonzero(pairs))
 
     def entries():
         flat = np.flatnonzero(keep)
@@ -185,13 +201,19 @@ def conv(
             np.repeat(flat, o_total),
         )
 
-    def build_coarse():
-        flat, co, ci, _, w = entries()
-        sources = _channel_sources(x)
+    def build_coarse():  # one entry per (out channel, in channel) kernel, weighted by its L2 norm
+        kept = keep.reshape(c_out, c_in_g, -1)
+        w = weight.reshape(c_out, c_in_g, -1).astype(np.float64)
+        if ctx.threshold is not None:
+            kept = kept & (np.abs(w) > ctx.threshold)
+        w = np.where(kept, w, 0.0)
+        co, cil = np.nonzero(kept.any(-1))
+        norm = np.sqrt(np.einsum("ijk,ijk->ij", w, w))[co, cil].astype(weight.dtype)
+        ci = (co // per_group) * c_in_g + cil
         out_ids = out.t.reshape(c_out, -1)[:, 0].numpy()
-        counts = np.array([s.size for s in sources])[ci]
-        src = np.concatenate([sources[c] for c in ci.tolist()]) if flat.size else _EMPTY_I
-        return src, np.repeat(out_ids[co], counts), np.repeat(w, counts), np.repeat(flat, counts)
+        # distinct negative indices: aggregate() adds up the squares, the threshold is not applied twice
+        tag = -2 - (co * c_in_g + cil)
+        return _spread(_channel_sources(x), ci, out_ids[co], norm, tag)
 
     ctx.add_edges(name, kind, count, build_neuron if neuron else build_coarse)
     return out
@@ -214,9 +236,12 @@ def pool(
     c = x.features[0]
     k_total, o_total = math.prod(kernel), math.prod(out_size)
     out = ctx.new_block(name, kind, (c, *out_size), [x], channel_dim=0)
-    count = c * o_total * k_total
+    count = c * o_total * k_total if ctx.granularity == "neuron" else c
 
     def build():
+        if ctx.granularity != "neuron":  # every channel feeds its own output channel
+            channels = np.arange(c)
+            return _spread(_channel_sources(x), channels, _first_ids(out, c), np.ones(c, np.float32), np.full(c, -1))
         win = _windows(x.t, kernel, stride, pads, dilation, out_size).reshape(c, o_total, k_total)
         dst = np.broadcast_to(out.t.reshape(c, o_total, 1).numpy(), win.shape)
         factor = np.ones(o_total, np.float32) if scale is None else scale.reshape(-1).astype(np.float32)
@@ -245,9 +270,12 @@ def adaptive_pool(ctx: Extraction, name: str, kind: str, x: Ids, out_size: Seque
         o_flat = (o_flat[:, None] * size_out + outs[None, :]).reshape(-1)
         i_flat = (i_flat[:, None] * size_in + ins[None, :]).reshape(-1)
         length = (length[:, None] * lengths[outs][None, :]).reshape(-1)
-    count = c * o_flat.size
+    count = c * o_flat.size if ctx.granularity == "neuron" else c
 
     def build():
+        if ctx.granularity != "neuron":
+            channels = np.arange(c)
+            return _spread(_channel_sources(x), channels, _first_ids(out, c), np.ones(c, np.float32), np.full(c, -1))
         src = x.t.reshape(c, -1).numpy()[:, i_flat]  # [C, pairs]
         dst = out.t.reshape(c, -1).numpy()[:, o_flat]
         w = (1.0 / length if average else np.ones(length.size)).astype(np.float32)
