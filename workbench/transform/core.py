@@ -1,11 +1,14 @@
 """``GraphTransform``: the graph of a model's neurons (or channels, or modules) and its connections.
 
-The model's data flow is followed symbolically (:mod:`workbench.transform.trace`);
-the model is never run, trained or written to: its parameters, masks, buffers,
-``forward`` attributes and training mode are exactly as before. The example
-input only gives the shape of one sample: its first dimension is the batch
-and is ignored (for this package's masked models an unbatched input of their
-``input_shape`` works too).
+The model's data flow is followed with ``torch.fx`` symbolic tracing
+(:mod:`workbench.transform.trace`); where tracing fails (Python branches on
+shapes) the model runs once in eval mode on a traced tensor of zeros
+(:mod:`workbench.transform.fallback`) and every module's training flag is put
+back. The model's parameters, masks, buffers, ``forward`` attributes and
+training mode are exactly as before. The example input only gives the shape
+of one sample: its first dimension is the batch and is ignored (for this
+package's masked models an unbatched input of their ``input_shape`` works
+too).
 
 Granularities:
 
@@ -13,7 +16,9 @@ Granularities:
   every structural op (linear, convolution, pooling, merge, reduction); one
   edge per nonzero weight (per unmasked weight for masked layers) between the
   units it connects. Element-wise ops (activations, dropout, normalisation)
-  and rearrangements (flatten, view, cat) make no vertices.
+  and rearrangements (flatten, view, cat) make no vertices. A normalisation
+  layer's per-channel scale ``gamma / sqrt(var + eps)`` is not folded into
+  the weights: edge weights stay the weights of the layer that owns them.
 * ``"channel"``: one vertex per channel of every structural op's output (one
   per feature for linear layers); an edge where any kernel weight between two
   channels is nonzero, weighted by the L2 norm of those weights.
