@@ -101,6 +101,11 @@ def _positions(nodes: list, labels: Iterable, count: int) -> np.ndarray:
         found = np.fromiter(labels, dtype=np.int64, count=count)
         if n and values[0] == 0 and values[-1] == n - 1 and bool((np.diff(values) == 1).all()):
             return found  # labels 0..n-1 in order: a label is its position
+        if n and values.min() == 0 and values.max() == n - 1:  # 0..n-1 in another order
+            position = np.full(n, -1, dtype=np.int64)
+            position[values] = np.arange(n)
+            if bool((position >= 0).all()):
+                return position[found]
         order = np.argsort(values, kind="stable")
         return order[np.searchsorted(values[order], found)]
     index = {v: i for i, v in enumerate(nodes)}
@@ -183,7 +188,8 @@ def dag_arrays(graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, 
     entries = int(degree.sum())
     tail = np.repeat(np.arange(n, dtype=np.int64), degree)
     head = _positions(nodes, chain.from_iterable(adjacency.values()), entries)
-    has_edge_data = any(chain.from_iterable(map(dict.values, adjacency.values())))
+    edge_dicts = list(chain.from_iterable(map(dict.values, adjacency.values())))  # [entries] edge data
+    has_edge_data = any(edge_dicts)
     if graph.is_directed():
         keep = None
         graph_class = graph.__class__
@@ -213,7 +219,7 @@ def dag_arrays(graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, 
         node_data = [dict(d) for d in graph._node.values()]
     edge_data = None
     if has_edge_data:
-        data = list(chain.from_iterable(map(dict.values, adjacency.values())))
+        data = edge_dicts
         if keep is not None:
             data = [d for d, k in zip(data, keep.tolist(), strict=True) if k]
         edge_data = [dict(d) for d in data]
