@@ -32,7 +32,7 @@ def test_quick_benchmark_prints_the_table():
     for case in (
         "build DAN, WS 10,000 vertices",
         "train step DAN, WS 10,000, batch 64",
-        "MaskedLinearLayer 784x1000 fwd+bwd, batch 64",
+        "MaskedLinearLayer 784x1000 fwd+bwd, batch 64, mask all on",
         "global magnitude pruning 10%, 2.1M MLP",
     ):
         assert case in cases
