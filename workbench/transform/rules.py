@@ -76,7 +76,7 @@ def linear(
         per_row = np.count_nonzero(keep, axis=1)
         row_base = np.arange(out_f, dtype=np.int64) * in_f - int(src_ids[0, 0])
         np.subtract(flat, np.repeat(row_base, per_row), out=src, casting="unsafe")
-        np.copyto(dst, np.repeat(np.arange(out_f, dtype=np.int64) + int(dst_ids[0, 0]), per_row), casting="unsafe")
+        np.copyto(dst, np.repeat(np.arange(out_f, dtype=dst.dtype) + dst.dtype.type(dst_ids[0, 0]), per_row))
         np.take(weight.reshape(-1), flat, out=w)
         np.copyto(idx, flat, casting="unsafe")
 
