@@ -86,6 +86,16 @@ class VertexBlock:
     modules: list[str] | None = None
     positions: list | None = None
 
+    def all_positions(self) -> list:
+        """:meth:`position` of every vertex of the block, in order."""
+        if self.positions is not None:
+            return list(self.positions)
+        if self.unit == "module":
+            return [0] * self.size
+        if self.unit == "channel" or len(self.shape) <= 1:
+            return list(range(self.size))
+        return list(zip(*(i.tolist() for i in np.unravel_index(np.arange(self.size), self.shape)), strict=True))
+
     def position(self, local: int):
         """Where vertex ``start + local`` sits in the op's output (an int, a tuple, or a channel)."""
         if self.positions is not None:

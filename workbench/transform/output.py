@@ -85,12 +85,10 @@ class EdgeArrays:
     def vertex_data(self) -> Iterator[dict]:
         """``module``, ``layer`` and ``position`` of every vertex, in id order."""
         for b in self.blocks:
-            for local in range(b.size):
-                yield {
-                    "module": b.modules[local] if b.modules is not None else b.name,
-                    "layer": int(b.layers[local]) if b.layers is not None else b.layer,
-                    "position": b.position(local),
-                }
+            modules = b.modules if b.modules is not None else [b.name] * b.size
+            layers = b.layers.tolist() if b.layers is not None else [b.layer] * b.size
+            for module, layer, position in zip(modules, layers, b.all_positions(), strict=True):
+                yield {"module": module, "layer": layer, "position": position}
 
     def to_scipy(self, format: str = "csr"):
         """The weighted adjacency matrix ``A[source, target] = weight`` as a ``scipy.sparse`` array.
