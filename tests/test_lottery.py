@@ -273,12 +273,15 @@ def test_results_are_written_as_json_csv_masks_and_svg(digits, tmp_path):
     assert markdown_table(result).count("\n") == 2 + 2
 
 
-def test_line_chart_puts_100_percent_left_and_fewer_weights_right():
-    svg = line_chart_svg({"ticket": [(100.0, 98.0), (10.0, 97.0)]}, title="t <&>", y_label="acc")
+@pytest.mark.parametrize("smallest", [80.0, 10.0, 3.6, 0.3])
+def test_line_chart_puts_100_percent_left_fewer_weights_right_and_every_point_inside(smallest):
+    svg = line_chart_svg({"ticket": [(100.0, 98.0), (smallest, 97.0)]}, title="t <&>", y_label="acc")
     root = ET.fromstring(svg)
     (line,) = root.findall("{http://www.w3.org/2000/svg}polyline")
     (x0, _), (x1, _) = (map(float, p.split(",")) for p in line.get("points").split())
-    assert x0 < x1
+    frame = root.findall("{http://www.w3.org/2000/svg}rect")[1]
+    left, width = float(frame.get("x")), float(frame.get("width"))
+    assert left == x0 < x1 <= left + width
     assert "t &lt;&amp;&gt;" in svg
 
 

@@ -134,7 +134,7 @@ def line_chart_svg(
     left, right, top, bottom = 64, 150, 36, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     x_lo = min((p[0] for p in points), default=1.0)
-    x_lo = 10 ** math.floor(math.log10(x_lo) * 4) / 4 if x_lo > 0 else 1.0
+    x_lo = 10 ** (math.floor(math.log10(x_lo) * 4) / 4) if x_lo > 0 else 1.0  # a quarter decade below
     x_lo = min(x_lo, 50.0)
     y_vals = [p[1] for p in points] or [0.0, 1.0]
     pad = (max(y_vals) - min(y_vals)) * 0.08 or 1.0
