@@ -10,6 +10,14 @@ from .helpers import count, figure_data, nodes, open_app, show_tab, tap
 pytestmark = pytest.mark.browser
 
 
+def connect(page: Page, source: str, target: str) -> None:
+    """Tap ``source``, wait until the page says it is armed, then tap ``target``."""
+    tap(page, source)
+    expect(page.locator("#design-hint")).to_contain_text(f"Connecting from {source}")
+    tap(page, target)
+    expect(page.locator("#design-hint")).not_to_contain_text(f"Connecting from {source}")
+
+
 def draw_chain(page: Page) -> None:
     """Clear the canvas, add vertices 0, 1, 2 and connect 0 -> 1 -> 2 by tapping."""
     page.click("#design-clear")
@@ -17,12 +25,9 @@ def draw_chain(page: Page) -> None:
     for n in range(1, 4):
         page.click("#design-add-vertex")
         expect(page.locator("#count-vertices")).to_have_text(str(n))
-    tap(page, "0")
-    expect(page.locator("#design-hint")).to_contain_text("Connecting from 0")
-    tap(page, "1")
+    connect(page, "0", "1")
     expect(page.locator("#count-edges")).to_have_text("1")
-    tap(page, "1")
-    tap(page, "2")
+    connect(page, "1", "2")
     expect(page.locator("#count-edges")).to_have_text("2")
     expect(page.locator("#count-depth")).to_have_text("3")
 
@@ -30,8 +35,7 @@ def draw_chain(page: Page) -> None:
 def test_draw_a_dag_by_clicking_and_refuse_a_cycle(page: Page, app_url: str) -> None:
     open_app(page, app_url)
     draw_chain(page)
-    tap(page, "2")
-    tap(page, "0")
+    connect(page, "2", "0")
     alert = page.locator("#design-alert .alert-error")
     expect(alert).to_contain_text("cycle")
     expect(alert).to_contain_text("2 -> 0 -> 1 -> 2")
@@ -140,9 +144,11 @@ def test_context_menu_and_keyboard_edit_the_graph(page: Page, app_url: str) -> N
         expect(page.locator("#count-vertices")).to_have_text(str(n))
     page.wait_for_function("() => document.querySelectorAll('#design-canvas canvas').length > 0")
     tap(page, "0")  # make sure the vertices are drawn, then cancel with Esc
+    expect(page.locator("#design-hint")).to_contain_text("Connecting from 0")
     page.keyboard.press("Escape")
     expect(page.locator("#design-hint")).to_have_text("")
     menu(page, "0", "Connect from here")
+    expect(page.locator("#design-hint")).to_contain_text("Connecting from 0")
     menu(page, "2", "Connect to here")
     expect(page.locator("#count-edges")).to_have_text("1")
     menu(page, "1", "Delete")
