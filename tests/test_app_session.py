@@ -421,3 +421,14 @@ def test_store_makes_a_session_once_when_many_callbacks_ask_at_once():
     for t in threads:
         t.join()
     assert made == ["tab"] and len({id(s) for s in got}) == 1
+
+
+def test_a_tap_that_arrives_late_is_ignored():
+    session = session_with()
+    session.design = chain(3)
+    session.design.delete([], [(0, 1), (1, 2)])
+    apply_design_action(session, "tap", {"node": 2, "time": 200.0})  # the newer tap arrives first
+    apply_design_action(session, "tap", {"node": 0, "time": 100.0})  # the older one is stale
+    assert session.pending == 2 and session.design.graph.number_of_edges() == 0
+    apply_design_action(session, "tap", {"node": 1, "time": 300.0})
+    assert list(session.design.graph.edges) == [(2, 1)]

@@ -73,6 +73,10 @@ def apply_design_action(session: Session, action: str, payload: dict) -> tuple[s
     """
     design = session.design
     if action == "tap":
+        stamp = payload.get("time")
+        if stamp is not None and session.last_tap is not None and stamp <= session.last_tap:
+            return None, False  # an older tap that reached the server after a newer one
+        session.last_tap = stamp if stamp is not None else session.last_tap
         return _connect_tap(session, payload["node"]), False
     if action == "menu":
         item = payload.get("item")
@@ -162,7 +166,7 @@ def _payload(
             payload["node"] = parse_node_id(menu["elementId"])
         return "menu", payload
     if trigger == ids.CANVAS:
-        return "tap", {"node": parse_node_id(tap["data"]["id"])}
+        return "tap", {"node": parse_node_id(tap["data"]["id"]), "time": tap.get("timeStamp")}
     if trigger == ids.FIT:
         return "fit", {}
     action = TRIGGERS.get(trigger, "render")
