@@ -74,7 +74,14 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8050, debug: bool = False, sample: str | None = None) -> None:
-    """Serve the app in this process (single process: sessions and training live in memory)."""
-    app = create_app(sample)
+    """Serve the app in this process (single process: sessions and training live in memory).
+
+    Raises:
+        SystemExit: ``sample`` is unknown (the message lists the samples).
+    """
+    try:
+        app = create_app(sample)
+    except ValueError as err:
+        raise SystemExit(f"workbench: {err}") from None
     print(f"workbench: serving on http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
