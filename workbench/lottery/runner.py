@@ -9,13 +9,12 @@ run after the current training iteration.
 
 from __future__ import annotations
 
-import threading
 from typing import Literal
 
 import torch
 from torch import nn
 
-from workbench.errors import TrainingError
+from workbench.jobs import BackgroundJob
 from workbench.lottery.imp import LotteryConfig, iterate_lottery, runs_in
 from workbench.lottery.results import LotteryResult, RoundResult
 
@@ -24,7 +23,7 @@ __all__ = ["LotteryRunner", "RunnerState"]
 RunnerState = Literal["idle", "running", "stopped", "finished", "failed"]
 
 
-class LotteryRunner:
+class LotteryRunner(BackgroundJob):
     """Runs one lottery experiment in a daemon thread.
 
     States: ``"idle"`` -> ``"running"`` -> ``"finished"``, ``"stopped"``
@@ -43,27 +42,16 @@ class LotteryRunner:
     def __init__(
         self, model: nn.Module, data, config: LotteryConfig, *, device: torch.device | str | None = None
     ) -> None:
+        super().__init__(
+            name="workbench-lottery",
+            started_before="this lottery run was started before (state {state!r}); make a new one",
+        )
         self.config = config
         self._model, self._data, self._device = model, data, device
-        self._guard = threading.Lock()
         self._results: list[RoundResult] = []
         self._rewind_state: dict[str, torch.Tensor] = {}
-        self._state: RunnerState = "idle"
-        self._error: str | None = None
         self._done = 0
         self.total = runs_in(config)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="workbench-lottery", daemon=True)
-
-    @property
-    def state(self) -> RunnerState:
-        with self._guard:
-            return self._state
-
-    @property
-    def error(self) -> str | None:
-        with self._guard:
-            return self._error
 
     @property
     def done(self) -> int:
@@ -86,32 +74,6 @@ class LotteryRunner:
             rounds, rewind_state, state = list(self._results), self._rewind_state, self._state
         return LotteryResult(self.config, rounds, rewind_state, stopped=state in ("stopped", "failed"))
 
-    def start(self) -> None:
-        """Start the experiment in the background.
-
-        Raises:
-            TrainingError: the runner was started before.
-        """
-        with self._guard:
-            if self._state != "idle":
-                raise TrainingError(f"this lottery run was started before (state {self._state!r}); make a new one")
-            self._state = "running"
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop after the current iteration and wait for the thread (at most ``timeout`` seconds)."""
-        with self._guard:
-            if self._state in ("idle", "running"):
-                self._state = "stopped"
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end."""
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
     def _progress(self, n: int) -> None:
         with self._guard:
             self._done += n
@@ -120,24 +82,15 @@ class LotteryRunner:
         with self._guard:
             self._rewind_state = state
 
-    def _main(self) -> None:
-        torch.set_num_threads(1)
-        try:
-            for r in iterate_lottery(
-                self._model,
-                self._data,
-                self.config,
-                device=self._device,
-                stop=self._stop,
-                progress=self._progress,
-                on_rewind_state=self._keep_rewind_state,
-            ):
-                with self._guard:
-                    self._results.append(r)
+    def _run(self) -> None:
+        for r in iterate_lottery(
+            self._model,
+            self._data,
+            self.config,
+            device=self._device,
+            stop=self._stop,
+            progress=self._progress,
+            on_rewind_state=self._keep_rewind_state,
+        ):
             with self._guard:
-                if self._state == "running":
-                    self._state = "finished"
-        except Exception as exc:  # the thread must report every failure, not die silently
-            with self._guard:
-                self._error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
-                self._state = "failed"
+                self._results.append(r)

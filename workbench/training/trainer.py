@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import threading
-from typing import Literal
 
-import torch
 from torch import nn
 
-from workbench.errors import TrainingError
+from workbench.jobs import BackgroundJob, JobState
 from workbench.training.datasets import Dataset
 from workbench.training.loop import Record, StepCallback, TrainConfig, _Run
 
 __all__ = ["Trainer", "TrainerState"]
 
-TrainerState = Literal["idle", "running", "paused", "stopped", "finished", "failed"]
+TrainerState = JobState
 
 
-class Trainer:
+class Trainer(BackgroundJob):
     """Trains a model in a daemon thread that can be paused, resumed and stopped.
 
     The thread calls ``torch.set_num_threads(1)`` and holds :attr:`lock` while
@@ -58,29 +56,16 @@ class Trainer:
         self.config = TrainConfig() if config is None else config
         self._steps, self._epochs = steps, epochs
         self.on_step = on_step
+        super().__init__(
+            name="workbench-trainer",
+            started_before="this trainer was already started (state {state!r}); make a new Trainer",
+        )
         self.lock = threading.RLock()
-        self._guard = threading.Lock()  # protects state, error and history
         self._history: list[Record] = []
-        self._state: TrainerState = "idle"
-        self._error: str | None = None
         self._step = 0
         self._total_steps: int | None = None
-        self._stop = threading.Event()
-        self._go = threading.Event()  # set while running, cleared while paused
-        self._thread = threading.Thread(target=self._main, name="workbench-trainer", daemon=True)
 
     # -- state
-    @property
-    def state(self) -> TrainerState:
-        with self._guard:
-            return self._state
-
-    @property
-    def error(self) -> str | None:
-        """Why training failed (state ``"failed"``), else None."""
-        with self._guard:
-            return self._error
-
     @property
     def step(self) -> int:
         """Optimizer steps done so far."""
@@ -103,28 +88,7 @@ class Trainer:
         with self._guard:
             return [dict(r) for r in self._history[max(0, n) :]]
 
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _set_state(self, state: TrainerState, *, only_from: tuple[str, ...] | None = None) -> bool:
-        with self._guard:
-            if only_from is not None and self._state not in only_from:
-                return False
-            self._state = state
-            return True
-
     # -- control
-    def start(self) -> None:
-        """Start training in the background.
-
-        Raises:
-            TrainingError: the trainer was started before.
-        """
-        if not self._set_state("running", only_from=("idle",)):
-            raise TrainingError(f"this trainer was already started (state {self.state!r}); make a new Trainer")
-        self._go.set()
-        self._thread.start()
-
     def pause(self) -> None:
         """Pause after the current step (no effect unless running)."""
         if self._set_state("paused", only_from=("running",)):
@@ -135,53 +99,29 @@ class Trainer:
         if self._set_state("running", only_from=("paused",)):
             self._go.set()
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop after the current step and wait for the thread (at most ``timeout`` seconds).
-
-        No effect on a trainer that has ended; an idle trainer becomes ``"stopped"``.
-        """
-        self._set_state("stopped", only_from=("idle", "running", "paused"))
-        self._stop.set()
-        self._go.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end (it ends when training finishes, stops or fails)."""
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
     # -- the thread
-    def _main(self) -> None:
-        torch.set_num_threads(1)
-        try:
+    def _run(self) -> None:
+        with self.lock:
+            run = _Run(self.model, self.dataset, self.config, steps=self._steps, epochs=self._epochs)
+        with self._guard:
+            self._total_steps = run.total_steps
+        while not run.done:
+            self._go.wait()
+            if self._stop.is_set():
+                break
             with self.lock:
-                run = _Run(self.model, self.dataset, self.config, steps=self._steps, epochs=self._epochs)
+                loss = run.step()
+                record = run.record() if run.record_due() else None
             with self._guard:
-                self._total_steps = run.total_steps
-            while not run.done:
-                self._go.wait()
-                if self._stop.is_set():
-                    break
-                with self.lock:
-                    loss = run.step()
-                    record = run.record() if run.record_due() else None
-                with self._guard:
-                    self._step = run.step_count
-                    if record is not None:
-                        self._history.append(record)
-                if self.on_step is not None and self.on_step(run.step_count, loss) is False:
-                    self._stop.set()
-                    self._set_state("stopped", only_from=("running", "paused"))
-                    break
-            if run.has_pending:
-                with self.lock:
-                    record = run.record()
-                with self._guard:
+                self._step = run.step_count
+                if record is not None:
                     self._history.append(record)
-            self._set_state("finished", only_from=("running", "paused"))
-        except Exception as exc:  # the thread must report every failure, not die silently
-            message = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+            if self.on_step is not None and self.on_step(run.step_count, loss) is False:
+                self._stop.set()
+                self._set_state("stopped", only_from=("running", "paused"))
+                break
+        if run.has_pending:
+            with self.lock:
+                record = run.record()
             with self._guard:
-                self._error = message
-                self._state = "failed"
+                self._history.append(record)
