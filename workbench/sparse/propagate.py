@@ -108,7 +108,8 @@ class DagPropagation(torch.autograd.Function):
         bounds, edges, count = plan.bounds, plan.edge_bounds, len(plan.offsets)
         grad = torch.zeros_like(h)  # [N, B]; a hidden row ends as the gradient before its ReLU
         grad.index_add_(0, plan.sinks, grad_sinks)
-        spread = h.new_empty(plan.source.numel(), h.shape[1])  # [E, B] gradient at each edge's head
+        need_weights = count > 0 and any(ctx.needs_input_grad[3 : 3 + count])
+        products = h.new_empty(plan.source.numel()) if need_weights else None  # [E] weight gradients
         for g in reversed(range(count)):
             start, stop = bounds[g + 1], bounds[g + 2]
             first_edge, last_edge = edges[g], edges[g + 1]
@@ -116,13 +117,14 @@ class DagPropagation(torch.autograd.Function):
             # through the ReLU, in place (what relu's own backward computes; comparisons
             # that make bool tensors are several times slower on CPU)
             torch.ops.aten.threshold_backward.grad_input(rows, h[start:stop], 0, grad_input=rows)
-            into = spread[first_edge:last_edge]  # [E_g, B]
-            torch.index_select(rows, 0, plan.local_target[g], out=into)
-            grad.index_add_(0, plan.source[first_edge:last_edge], into * values[first_edge:last_edge].unsqueeze(1))
+            spread = rows.index_select(0, plan.local_target[g])  # [E_g, B] gradient at each edge's head
+            source = plan.source[first_edge:last_edge]
+            if need_weights:  # while spread is in cache: one generation at a time beats one pass over all
+                torch.sum(spread * h.index_select(0, source), 1, out=products[first_edge:last_edge])
+            grad.index_add_(0, source, spread.mul_(values[first_edge:last_edge].unsqueeze(1)))
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
-        if count and any(ctx.needs_input_grad[3 : 3 + count]):
-            products = spread.mul_(h.index_select(0, plan.source)).sum(1)  # [E]
+        if need_weights:
             grad_weights = list(torch.where(masks, products, 0.0).split(_sizes(edges)))
         if count and any(ctx.needs_input_grad[3 + count :]):
             grad_biases = list(grad[bounds[1] :].sum(1).split(_sizes(bounds[1:])))
