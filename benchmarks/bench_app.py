@@ -40,14 +40,6 @@ import networkx as nx
 import torch
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 NODE_COUNT = """() => { const root = document.getElementById('design-canvas');
   for (const el of [root, ...root.querySelectorAll('*')])
@@ -67,17 +59,6 @@ def the_graph(n: int, m: int) -> nx.DiGraph:
     return to_dag(nx.gnm_random_graph(n, m, seed=0))
 
 
-def serve():
-    from werkzeug.serving import make_server
-
-    from workbench.app import create_app
-
-    app = create_app()
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return app, server
-
-
 def summary(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -95,16 +76,17 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from workbench import io as wbio
+    from workbench.app import create_app
     from workbench.app.figures import density_figure, histogram_figure
+    from workbench.app.server import CHROMIUM_ARGS, serve_in_thread
 
     graph = the_graph(n, m)
     path = Path(tempfile.mkdtemp()) / f"dan_{n}_{m}.json"
     path.write_bytes(wbio.graph_to_bytes(graph, "json"))
-    app, server = serve()
-    url = f"http://127.0.0.1:{server.server_port}/"
+    app = create_app()
     results = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with serve_in_thread(app) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
         page.wait_for_function("() => document.querySelector('#design-canvas canvas') !== null", timeout=30_000)
@@ -205,7 +187,6 @@ def main() -> None:
         results["curve lag"] = summary(lags)
         results["poll request, server (HTTP) while training"] = summary(polls)
         browser.close()
-    server.shutdown()
     print(f"\n## App responsiveness ({n:,} vertices, {m:,} edges)\n")
     print("| measure | result | target |")
     print("| --- | --- | --- |")

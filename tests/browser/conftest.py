@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -27,18 +26,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    }
+    from workbench.app.server import CHROMIUM_ARGS
+
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="session")
@@ -50,19 +40,13 @@ def browser_context_args(browser_context_args):
 def app_url():
     """URL of a workbench app served by werkzeug in a daemon thread for the whole session."""
     import torch
-    from werkzeug.serving import make_server
 
     from workbench.app import create_app
+    from workbench.app.server import serve_in_thread
 
     torch.set_num_threads(1)
-    app = create_app()
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="workbench-test-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with serve_in_thread(create_app()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

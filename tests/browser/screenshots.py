@@ -8,37 +8,25 @@ on the moons data set, previews pruning, and saves one PNG per panel
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
 from .helpers import TABS, nodes, open_app, show_tab, tap
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def main(out: Path) -> None:
     import torch
-    from werkzeug.serving import make_server
 
     from workbench.app import create_app
+    from workbench.app.server import CHROMIUM_ARGS, serve_in_thread
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+    with serve_in_thread(create_app()) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-        open_app(page, f"http://127.0.0.1:{server.server_port}/")
+        open_app(page, url)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / "design.png"))
 
@@ -76,7 +64,6 @@ def main(out: Path) -> None:
         page.screenshot(path=str(out / "ticket.png"))
         page.get_by_text(TABS["design"], exact=True).click()
         browser.close()
-    server.shutdown()
 
 
 if __name__ == "__main__":
