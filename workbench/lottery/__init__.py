@@ -8,7 +8,7 @@ Example:
     ...     print(f"{r.percent_remaining:5.1f}% {r.final_accuracy:.4f}")
 """
 
-from workbench.lottery.imp import CONDITIONS, LotteryConfig, iterate_lottery, run_lottery, runs_in
+from workbench.lottery.imp import CONDITIONS, LotteryConfig, iterate_lottery, networks_in, run_lottery, runs_in
 from workbench.lottery.loop import Evaluation, RoundTraining, Splits, splits_of, train_round
 from workbench.lottery.results import LotteryResult, RoundResult, load_round
 from workbench.lottery.runner import LotteryRunner
@@ -33,6 +33,7 @@ __all__ = [
     "iterate_lottery",
     "load_prune_state_dict",
     "load_round",
+    "networks_in",
     "output_layer_name",
     "prune_masks",
     "random_masks",

@@ -71,7 +71,7 @@ def add_lottery_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 def run_lottery_command(args: argparse.Namespace) -> int:
     """Run the experiment described by parsed ``args``; returns the exit status."""
-    from workbench.lottery.imp import LotteryConfig, iterate_lottery, runs_in
+    from workbench.lottery.imp import LotteryConfig, iterate_lottery, networks_in, runs_in
     from workbench.lottery.report import markdown_table, write_results
     from workbench.lottery.results import LotteryResult
     from workbench.sparse import MaskedDeepFFN
@@ -108,7 +108,7 @@ def run_lottery_command(args: argparse.Namespace) -> int:
             "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         }
-        expected = 1 + config.rounds * (1 + len(set(config.controls)))
+        expected = networks_in(config)
         saved: list = []
         rounds = []
         for r in iterate_lottery(model, data, config, device=device, progress=bar.update, on_rewind_state=saved.append):

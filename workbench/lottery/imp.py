@@ -38,7 +38,7 @@ from workbench.lottery.results import LotteryResult, RoundResult
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
 from workbench.pruning import Scope, current_masks, weight_snapshot
 
-__all__ = ["CONDITIONS", "LotteryConfig", "iterate_lottery", "run_lottery", "runs_in"]
+__all__ = ["CONDITIONS", "LotteryConfig", "iterate_lottery", "networks_in", "run_lottery", "runs_in"]
 
 #: The ticket and its two controls, in the order each round trains them.
 CONDITIONS = ("ticket", "reinit", "random")
@@ -256,17 +256,21 @@ def run_lottery(
             on_rewind_state=saved.append,
         )
     )
-    expected = 1 + config.rounds * (1 + len(set(config.controls)))
     return LotteryResult(
         config=config,
         rounds=rounds,
         rewind_state=saved[0] if saved else {},
         seconds=time.perf_counter() - began,
-        stopped=len(rounds) < expected,
+        stopped=len(rounds) < networks_in(config),
     )
 
 
 def runs_in(config: LotteryConfig) -> int:
     """Training iterations an experiment with ``config`` runs in all (for progress bars)."""
-    per_round = config.iterations - config.rewind
-    return config.iterations + config.rounds * (1 + len(set(config.controls))) * per_round
+    per_round = config.iterations - config.rewind  # every network after round 0 trains from the rewind point
+    return config.iterations + (networks_in(config) - 1) * per_round
+
+
+def networks_in(config: LotteryConfig) -> int:
+    """Networks an experiment with ``config`` trains: round 0, then per round the ticket and its controls."""
+    return 1 + config.rounds * (1 + len(set(config.controls)))
