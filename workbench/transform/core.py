@@ -167,11 +167,15 @@ class GraphTransform:
             ARRAY_BYTES_PER_EDGE * edges,
         )
 
-    def _check(self, estimate: GraphEstimate, bytes_used: int, what: str) -> None:
+    def _extract_within_limits(self, model: nn.Module, what: str) -> Extraction:
+        """Extract ``model``, refusing a graph over the limits as ``what`` (``"arrays"`` or ``"networkx"``)."""
+        ctx = self._extract(model)
+        estimate = self._estimate(ctx, self.edge_data)
+        bytes_used = estimate.networkx_bytes if what == "networkx" else estimate.array_bytes
         too_many = self.max_edges is not None and estimate.edges > self.max_edges
         too_big = self.max_bytes is not None and bytes_used > self.max_bytes
         if not (too_many or too_big):
-            return
+            return ctx
         coarser = {"neuron": "granularity='channel'", "channel": "granularity='module'"}.get(self.granularity)
         hint = f"; try {coarser}" if coarser else ""
         if what == "networkx":
@@ -196,9 +200,7 @@ class GraphTransform:
             ExtractionError: an op without a rule, or data-dependent control flow.
             GraphTooLargeError: the estimate is over ``max_edges`` or ``max_bytes``.
         """
-        ctx = self._extract(model)
-        estimate = self._estimate(ctx, self.edge_data)
-        self._check(estimate, estimate.array_bytes, "arrays")
+        ctx = self._extract_within_limits(model, "arrays")
         return self._arrays(ctx, compact=compact)
 
     def _arrays(self, ctx: Extraction, *, compact: bool = False) -> EdgeArrays:
@@ -255,10 +257,7 @@ class GraphTransform:
             ExtractionError: an op without a rule, or data-dependent control flow.
             GraphTooLargeError: the estimate is over ``max_edges`` or ``max_bytes``.
         """
-        ctx = self._extract(model)
-        estimate = self._estimate(ctx, self.edge_data)
-        self._check(estimate, estimate.networkx_bytes, "networkx")
-        arrays = self._arrays(ctx, compact=True)
+        arrays = self._arrays(self._extract_within_limits(model, "networkx"), compact=True)
         return to_networkx(arrays, edge_data=self.edge_data, graph_attrs={"granularity": self.granularity})
 
     def transform_sparse(self, model: nn.Module, format: str = "csr"):
