@@ -59,6 +59,17 @@ def the_graph(n: int, m: int) -> nx.DiGraph:
     return to_dag(nx.gnm_random_graph(n, m, seed=0))
 
 
+def server_times(trigger: str, into: list[float]):
+    """A Playwright response handler that appends the server time (ms) of callbacks naming ``trigger`` to ``into``."""
+
+    def on_response(response):
+        if "_dash-update-component" in response.url and trigger in (response.request.post_data or ""):
+            t = response.request.timing
+            into.append(t["responseStart"] - t["requestStart"])
+
+    return on_response
+
+
 def summary(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -112,12 +123,7 @@ def main() -> None:
 
         # ---- slider previews: server time from resource timing
         timings: list[float] = []
-
-        def on_response(response):
-            if "_dash-update-component" in response.url and "prune-density" in (response.request.post_data or ""):
-                t = response.request.timing
-                timings.append(t["responseStart"] - t["requestStart"])
-
+        on_response = server_times("prune-density", timings)
         page.on("response", on_response)
         page.get_by_text("3 · Prune", exact=True).click()
         page.wait_for_function(
@@ -161,13 +167,7 @@ def main() -> None:
                 time.sleep(0.005)
 
         polls: list[float] = []
-
-        def on_poll(response):
-            if "_dash-update-component" in response.url and "train-poll" in (response.request.post_data or ""):
-                t = response.request.timing
-                polls.append(t["responseStart"] - t["requestStart"])
-
-        page.on("response", on_poll)
+        page.on("response", server_times("train-poll", polls))
         ws.history_base = None
         page.click("#train-start")
         page.wait_for_function(
