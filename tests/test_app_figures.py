@@ -20,8 +20,16 @@ from workbench.app.figures import (
     histogram_figure,
     magnitude_histogram,
 )
-from workbench.app.inspect_view import incoming, inspect_view, view_elements
+from workbench.app.inspect_view import (
+    SESSION_MODEL,
+    conv_sample_options,
+    incoming,
+    inspect_view,
+    sample_view,
+    view_elements,
+)
 from workbench.app.workspace import Preview
+from workbench.errors import CheckpointError
 from workbench.pruning import apply_masks, masks_by_amount, weight_snapshot
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 from workbench.transform import GraphTransform
@@ -198,3 +206,23 @@ def test_inspect_view_at_coarser_granularity(granularity):
 def test_summary_names_a_capped_test_set():
     preview = Preview(masks={}, threshold=None, rows=[("input", 1, 2)], remaining=3, total=4, accuracy=0.25)
     assert "on 2,048 test samples" in summary_text(preview, unpruned_accuracy=None, test_samples=2048)[2]
+
+
+@pytest.mark.parametrize(("granularity", "vertices"), [("neuron", 1034), ("channel", 59), ("module", 6)])
+def test_the_conv_sample_is_shown_at_every_granularity(granularity, vertices):
+    view, source = sample_view("small_cnn", granularity=granularity)
+    assert view.design.number_of_nodes() == vertices
+    assert set(view.design.edges) == set(view.extracted.edges) and not view.dead  # no masks: both sides agree
+    assert f"at {granularity} level" in source and "small_cnn" in source and "1×8×8" in source
+    elements = view_elements(view, which="extracted")
+    assert not any("removed" in e.get("classes", "") for e in elements)
+    if granularity != "neuron":
+        assert set(view.weights) == set(view.design.edges)
+
+
+def test_the_inspect_model_choices_are_the_session_model_and_the_conv_samples():
+    options = conv_sample_options()
+    assert options[0]["value"] == SESSION_MODEL
+    assert [o["value"] for o in options[1:]] == ["small_cnn"]
+    with pytest.raises(CheckpointError, match="unknown sample 'nope'"):
+        sample_view("nope")

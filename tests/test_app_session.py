@@ -432,3 +432,11 @@ def test_a_tap_that_arrives_late_is_ignored():
     assert session.pending == 2 and session.design.graph.number_of_edges() == 0
     apply_design_action(session, "tap", {"node": 1, "time": 300.0})
     assert list(session.design.graph.edges) == [(2, 1)]
+
+
+def test_a_conv_sample_is_refused_by_the_design_panel_and_changes_nothing():
+    session = Session("s", Workspace(DATASETS))
+    session.design = chain(3)
+    with pytest.raises(GraphError, match="'small_cnn' is a convolutional sample: open it in the Inspect panel"):
+        apply_design_action(session, "sample", {"name": "small_cnn"})
+    assert session.design.graph.number_of_edges() == 2 and session.workspace.model is None

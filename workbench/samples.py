@@ -9,6 +9,18 @@ A sample ``<name>`` is three files in the sample directory:
   :func:`workbench.training.load_dataset` that reproduce its split
   (``dataset_args``), ``test_accuracy`` on that split, the training config...
 
+A *convolutional* sample (metadata ``"kind": "conv"``, e.g. ``small_cnn``) is a
+:data:`workbench.transform.samples.CONV_SAMPLES` model trained on images. Its
+``<name>.pt`` is not a :mod:`workbench.io` checkpoint (those hold masked
+networks only) but a file of the same spirit, also readable with
+``torch.load(weights_only=True)``: ``{"format": "workbench-conv-sample",
+"version": 1, "builder": <CONV_SAMPLES name>, "input_shape": [1, 8, 8],
+"state_dict": {...}, "extra": <JSON text>}``; loading rebuilds the model with
+the named builder and loads the weights strictly. Its graph file holds the
+channel-level graph of :class:`~workbench.transform.GraphTransform`. Design
+and training work on graph samples (``list_samples(kind="graph")``); the
+app's Inspect panel shows conv samples at neuron, channel or module level.
+
 The sample directory is, in order: the ``WORKBENCH_SAMPLES`` environment
 variable if set; ``sample_models/`` at the root of a source checkout (also
 what an editable install sees); ``workbench/sample_models`` inside an
@@ -21,23 +33,40 @@ deterministically.
 from __future__ import annotations
 
 import importlib.resources
+import io
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
+import torch
 from torch import nn
 
 from workbench.errors import CheckpointError
 from workbench.io import load_checkpoint, load_graph
 
-__all__ = ["DEFAULT_SAMPLE", "SAMPLES_ENV", "Sample", "list_samples", "load_sample", "sample_dir"]
+__all__ = [
+    "CONV_FORMAT",
+    "DEFAULT_SAMPLE",
+    "SAMPLES_ENV",
+    "Sample",
+    "list_samples",
+    "load_sample",
+    "sample_dir",
+    "save_conv_sample",
+]
 
 #: Environment variable naming another sample directory.
 SAMPLES_ENV = "WORKBENCH_SAMPLES"
 #: The sample the app opens on.
 DEFAULT_SAMPLE = "watts_strogatz_dan"
+#: Format marker of a convolutional sample's ``.pt`` file.
+CONV_FORMAT = "workbench-conv-sample"
+CONV_VERSION = 1
+#: Sample kinds: a masked network with a structure graph, or a convolutional model.
+KINDS = ("graph", "conv")
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,20 @@ class Sample:
     graph: nx.DiGraph = field(repr=False)
     model: nn.Module = field(repr=False)
     metadata: dict = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``"graph"`` (a masked network built from ``graph``) or ``"conv"`` (a convolutional model)."""
+        return _kind(self.metadata)
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A zero input ``[batch, *input shape]`` of the model (what ``GraphTransform`` traces)."""
+        shape = self.metadata.get("input_shape") or list(self.model.input_shape)
+        return torch.zeros(batch, *shape)
+
+
+def _kind(metadata: Mapping) -> str:
+    return metadata.get("kind", "graph")
 
 
 def sample_dir() -> Path:
@@ -71,13 +114,39 @@ def sample_dir() -> Path:
     raise CheckpointError(f"no sample directory: neither {checkout} nor the package's sample_models exists")
 
 
-def list_samples() -> list[str]:
-    """Names of the available samples (those with a checkpoint and metadata), sorted."""
+def list_samples(*, kind: str | None = None) -> list[str]:
+    """Names of the available samples (those with a checkpoint and metadata), sorted.
+
+    Args:
+        kind: only samples of this kind (``"graph"`` or ``"conv"``); ``None``: all.
+
+    Raises:
+        CheckpointError: ``kind`` is not one of :data:`KINDS`.
+    """
+    if kind is not None and kind not in KINDS:
+        raise CheckpointError(f"unknown sample kind {kind!r}; expected one of {KINDS}")
     try:
         root = sample_dir()
     except CheckpointError:
         return []
-    return sorted(p.stem for p in root.glob("*.pt") if p.with_suffix(".json").is_file())
+    names = sorted(p.stem for p in root.glob("*.pt") if p.with_suffix(".json").is_file())
+    if kind is None:
+        return names
+    return [n for n in names if _kind(_read_metadata(root / f"{n}.json", strict=False)) == kind]
+
+
+def _read_metadata(path: Path, *, strict: bool = True) -> dict:
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if not strict:
+            return {}
+        raise CheckpointError(f"cannot read the metadata {path.name}: {exc}") from exc
+    if not isinstance(metadata, dict):
+        if not strict:
+            return {}
+        raise CheckpointError(f"the metadata {path.name} is not a JSON object")
+    return metadata
 
 
 def _graph_path(root: Path, name: str, metadata: dict) -> Path:
@@ -97,19 +166,84 @@ def load_sample(name: str) -> Sample:
         >>> sample = load_sample("skip_dag")
         >>> sample.metadata["dataset"], sample.model.structure.number_of_nodes()
         ('moons', 16)
+        >>> cnn = load_sample("small_cnn")
+        >>> cnn.kind, cnn.model(cnn.example_input()).shape
+        ('conv', torch.Size([1, 10]))
     """
     names = list_samples()
     if name not in names:
         raise CheckpointError(f"unknown sample {name!r}; available: {names}")
     root = sample_dir()
-    meta_path = root / f"{name}.json"
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read the metadata {meta_path.name}: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"the metadata {meta_path.name} is not a JSON object")
-    model, _ = load_checkpoint(root / f"{name}.pt")
+    metadata = _read_metadata(root / f"{name}.json")
+    if _kind(metadata) == "conv":
+        model, _ = _load_conv(root / f"{name}.pt")
+    else:
+        model, _ = load_checkpoint(root / f"{name}.pt")
     model.eval()
     graph = load_graph(_graph_path(root, name, metadata))
     return Sample(name, graph, model, metadata)
+
+
+def save_conv_sample(
+    model: nn.Module, builder: str, path: str | os.PathLike, *, input_shape, extra: Mapping | None = None
+) -> None:
+    """Write a convolutional sample's ``.pt`` file (see the module docstring).
+
+    Args:
+        model: a model built by ``CONV_SAMPLES[builder]``, with trained weights.
+        builder: its name in :data:`workbench.transform.samples.CONV_SAMPLES`.
+        path: the file to write.
+        input_shape: the shape of one input, e.g. ``(1, 8, 8)``.
+        extra: JSON-serializable metadata.
+
+    Raises:
+        CheckpointError: unknown builder, non-JSON ``extra``, or an OS error.
+    """
+    from workbench.transform.samples import CONV_SAMPLES
+
+    if builder not in CONV_SAMPLES:
+        raise CheckpointError(f"unknown convolutional builder {builder!r}; known: {sorted(CONV_SAMPLES)}")
+    try:
+        extra_text = json.dumps({} if extra is None else dict(extra), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"extra metadata must be JSON-serializable: {exc}") from exc
+    doc = {
+        "format": CONV_FORMAT,
+        "version": CONV_VERSION,
+        "builder": builder,
+        "input_shape": [int(n) for n in input_shape],
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "extra": extra_text,
+    }
+    buffer = io.BytesIO()
+    torch.save(doc, buffer)
+    try:
+        Path(path).write_bytes(buffer.getvalue())
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {os.fspath(path)!r}: {exc}") from exc
+
+
+def _load_conv(path: Path) -> tuple[nn.Module, dict]:
+    """Read a file of :func:`save_conv_sample`: ``(model on the CPU, extra metadata)``."""
+    from workbench.transform.samples import CONV_SAMPLES
+
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for bad input (pickle, zip, EOF, runtime)
+        raise CheckpointError(f"not a readable sample {path.name}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != CONV_FORMAT or doc.get("version") != CONV_VERSION:
+        raise CheckpointError(f"{path.name} is not a version-{CONV_VERSION} {CONV_FORMAT!r} file")
+    builder = doc.get("builder")
+    if builder not in CONV_SAMPLES:
+        raise CheckpointError(f"{path.name} names an unknown builder {builder!r}; known: {sorted(CONV_SAMPLES)}")
+    with torch.random.fork_rng(devices=[]):  # the builder may seed torch; keep the caller's generator
+        model = CONV_SAMPLES[builder][0]()
+    try:
+        model.load_state_dict(doc.get("state_dict"), strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"the weights of {path.name} do not fit {builder!r}: {exc}") from exc
+    try:
+        extra = json.loads(doc.get("extra", "{}"))
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"the extra metadata of {path.name} is not JSON: {exc}") from exc
+    return model, extra

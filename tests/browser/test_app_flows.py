@@ -204,3 +204,23 @@ def test_downloads_from_the_inspect_panel(page: Page, app_url: str, tmp_path) ->
     assert all("weight" in data for _, _, data in extracted.edges(data=True))
     model, extra = wbio.load_checkpoint(files["model.pt"])
     assert extra["dataset"] and sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_the_inspect_panel_shows_the_sample_cnn_at_module_and_channel_level(page: Page, app_url: str) -> None:
+    open_app(page, app_url)
+    vertices = count(page, "vertices")
+    show_tab(page, "inspect")
+    expect(page.locator("#inspect-source")).to_contain_text("Showing the model's masks")
+    page.locator("#inspect-granularity").get_by_text("module", exact=True).click()
+    page.click("#inspect-model")
+    page.get_by_text("sample CNN small_cnn", exact=False).first.click()
+    expect(page.locator("#inspect-source")).to_contain_text("sample CNN small_cnn")
+    expect(page.locator("#inspect-source")).to_contain_text("at module level")
+    vertices_row = page.locator("#inspect-counts tbody tr").first.locator("td")
+    expect(vertices_row.nth(1)).to_have_text("6")  # input, 2 convs, 2 pools (with their ReLUs), linear
+    page.locator("#inspect-granularity").get_by_text("channel", exact=True).click()
+    expect(page.locator("#inspect-source")).to_contain_text("at channel level")
+    expect(vertices_row.nth(1)).to_have_text("59")
+    expect(vertices_row.nth(2)).to_have_text("59")  # no masks: the extracted graph is the design
+    show_tab(page, "design")  # the Design panel keeps the user's graph
+    assert count(page, "vertices") == vertices

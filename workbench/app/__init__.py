@@ -55,7 +55,7 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
     if sample is not None:
         from workbench.samples import list_samples
 
-        names = list(list_samples())
+        names = list(list_samples(kind="graph"))
         if sample not in names:
             raise ValueError(f"unknown sample {sample!r}; choose one of {names}")
     app = Dash(

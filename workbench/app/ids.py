@@ -80,6 +80,7 @@ HIST_FIG = "prune-histogram"
 
 # ----------------------------------------------------------------- inspect
 GRANULARITY = "inspect-granularity"
+INSPECT_MODEL = "inspect-model"  # which model the Inspect panel shows: the session's, or a conv sample
 SHOW_IO = "inspect-show-io"
 INSPECT_REFRESH = "inspect-refresh"
 DESIGN_VIEW = "inspect-design"

@@ -16,10 +16,21 @@ from torch import nn
 
 from workbench.app.analysis import dead_vertices, edge_weights, graph_counts
 from workbench.app.elements import graph_to_elements, layered_positions
-from workbench.errors import ExtractionError
+from workbench.errors import ExtractionError, WorkbenchError
 from workbench.transform import GraphTransform
 
-__all__ = ["InspectView", "extract", "inspect_view", "view_elements"]
+__all__ = [
+    "SESSION_MODEL",
+    "InspectView",
+    "conv_sample_options",
+    "extract",
+    "inspect_view",
+    "sample_view",
+    "view_elements",
+]
+
+#: The Inspect panel's model choice meaning "the session's model" (the other choices are conv sample names).
+SESSION_MODEL = "session"
 
 #: Above this many edges the input and output neurons are left out of the drawing.
 MAX_DRAWN_EDGES = 12000
@@ -79,6 +90,41 @@ def inspect_view(
     drawn = design.subgraph([v for v in design.nodes if v in shown])
     positions = layered_positions(nx.DiGraph(drawn))
     return InspectView(design, extracted, weights, dead, inputs, outputs, positions, shown)
+
+
+def conv_sample_options() -> list[dict]:
+    """Options of the Inspect panel's model chooser: the session's model, then every convolutional sample."""
+    from workbench import samples
+
+    try:
+        names = samples.list_samples(kind="conv")
+    except WorkbenchError:
+        names = []
+    options = [{"label": "the model you built or loaded", "value": SESSION_MODEL}]
+    return options + [{"label": f"sample CNN {name} (trained on digits)", "value": name} for name in names]
+
+
+def sample_view(name: str, *, granularity: str = "channel", show_io: bool = True) -> tuple[InspectView, str]:
+    """The Inspect view of the convolutional sample ``name`` and a line saying what it shows.
+
+    A conv sample has no masks, so the design and the extracted graph agree.
+
+    Raises:
+        CheckpointError: unknown or broken sample; ExtractionError: the granularity is not supported.
+    """
+    from workbench import samples
+
+    sample = samples.load_sample(name)
+    view = inspect_view(sample.model, sample.model, sample.example_input(), granularity=granularity, show_io=show_io)
+    meta = sample.metadata
+    shape = "×".join(map(str, meta.get("input_shape", ())))
+    accuracy = meta.get("test_accuracy")
+    trained = f", {accuracy:.1%} test accuracy on {meta.get('dataset')}" if accuracy is not None else ""
+    source = (
+        f"Showing the sample CNN {name} ({shape} input{trained}) at {granularity} level; "
+        "it has no masks, so both sides agree. Design and training keep your own model."
+    )
+    return view, source
 
 
 def _weights(design: nx.DiGraph, model: nn.Module | None) -> dict:

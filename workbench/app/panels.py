@@ -318,8 +318,14 @@ def _inspect_canvas(id_: str, title: str) -> html.Div:
 
 
 def inspect_panel() -> html.Div:
+    from workbench.app.inspect_view import SESSION_MODEL, conv_sample_options
+
     controls = html.Div(
         [
+            _field(
+                "Model",
+                dcc.Dropdown(conv_sample_options(), SESSION_MODEL, id=ids.INSPECT_MODEL, clearable=False),
+            ),
             _field(
                 "Granularity",
                 dcc.RadioItems(

@@ -20,7 +20,7 @@ def open_first(session: Session, sample: str | None = None) -> None:
     try:
         from workbench import samples
 
-        names = list(samples.list_samples())
+        names = list(samples.list_samples(kind="graph"))
         default = getattr(samples, "DEFAULT_SAMPLE", None)
         name = sample if sample is not None else (default if default in names else (names[0] if names else None))
         if name is not None:

@@ -19,7 +19,7 @@ from workbench.app.elements import LARGE_GRAPH, design_stylesheet, graph_to_elem
 from workbench.app.generators import GENERATORS, generate
 from workbench.app.panels import PRESET
 from workbench.app.session import Session
-from workbench.errors import GraphFileError, WorkbenchError
+from workbench.errors import GraphError, GraphFileError, WorkbenchError
 from workbench.graph import to_dag
 from workbench.sparse import MaskedDeepDAN
 
@@ -119,6 +119,8 @@ def apply_design_action(session: Session, action: str, payload: dict) -> tuple[s
         from workbench import samples
 
         sample = samples.load_sample(payload["name"])
+        if sample.kind != "graph":
+            raise GraphError(f"{sample.name!r} is a convolutional sample: open it in the Inspect panel")
         design.replace(sample.graph)
         session.workspace.set_model(sample.model, dataset=sample.metadata.get("dataset"), note=f"sample {sample.name}")
         return f"Loaded sample {sample.name!r} with its trained model.", True
@@ -291,7 +293,7 @@ def register(app, store) -> None:
         try:
             from workbench import samples
 
-            names = list(samples.list_samples())
+            names = list(samples.list_samples(kind="graph"))
         except (ImportError, WorkbenchError, OSError):
             names = []
         default = getattr(samples, "DEFAULT_SAMPLE", None) if names else None

@@ -8,7 +8,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
 from workbench.app.elements import LARGE_GRAPH, display_label, inspect_stylesheet, parse_node_id
-from workbench.app.inspect_view import incoming, inspect_view, view_elements
+from workbench.app.inspect_view import SESSION_MODEL, incoming, inspect_view, sample_view, view_elements
 from workbench.errors import WorkbenchError
 
 __all__ = ["counts_table", "register", "vertex_details"]
@@ -56,6 +56,19 @@ def vertex_details(view, vertex) -> html.Div:
     )
 
 
+def session_view(session, granularity: str, show_io: bool):
+    """``(view, source line)`` of the session's model (with the previewed masks), or None without a model."""
+    ws = session.workspace
+    model, design_model = ws.view_model(), ws.design_model()
+    if model is None:
+        return None
+    example = torch.zeros(1, ws.dataset.n_features)
+    with ws.weights_lock():
+        view = inspect_view(model, design_model, example, granularity=granularity, show_io=show_io)
+    previewed = ws.preview is not None and not ws.preview_applied()
+    return view, "Showing the previewed masks (not applied yet)." if previewed else "Showing the model's masks."
+
+
 def register(app, store) -> None:
     @app.callback(
         Output(ids.DESIGN_VIEW, "elements"),
@@ -71,32 +84,27 @@ def register(app, store) -> None:
         Input(ids.GRANULARITY, "value"),
         Input(ids.SHOW_IO, "value"),
         Input(ids.INSPECT_REFRESH, "n_clicks"),
+        Input(ids.INSPECT_MODEL, "value"),
         State(ids.SESSION, "data"),
     )
-    def render(tab, _mv, _pv, granularity, show_io, _refresh, sid):
+    def render(tab, _mv, _pv, granularity, show_io, _refresh, which, sid):
         if tab != "inspect":
             return (no_update,) * 7
         session = store.get(sid)
-        ws = session.workspace
+        io = "io" in (show_io or [])
         with session.lock:
             try:
-                model, design_model = ws.view_model(), ws.design_model()
-                if model is None:
+                if which and which != SESSION_MODEL:
+                    shown = sample_view(which, granularity=granularity, show_io=io)
+                else:
+                    shown = session_view(session, granularity, io)
+                if shown is None:
                     return [], no_update, [], no_update, None, "Build or load a model first.", None
-                example = torch.zeros(1, ws.dataset.n_features)
-                with ws.weights_lock():
-                    view = inspect_view(
-                        model, design_model, example, granularity=granularity, show_io="io" in (show_io or [])
-                    )
+                view, source = shown
                 session.inspect = view
             except WorkbenchError as err:
                 return no_update, no_update, no_update, no_update, no_update, no_update, alert(error_message(err))
             large = len(view.shown) + view.design.number_of_edges() > LARGE_GRAPH
-            source = (
-                "Showing the previewed masks (not applied yet)."
-                if ws.preview is not None and not ws.preview_applied()
-                else "Showing the model's masks."
-            )
             return (
                 view_elements(view, which="design"),
                 inspect_stylesheet(large=large),
