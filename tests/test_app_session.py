@@ -386,6 +386,7 @@ def test_create_app_refuses_an_unknown_sample():
     assert len(first.callback_map) == len(app.callback_map) > 10
     assert app.config.assets_folder.endswith("assets")
     assert Path(app.config.assets_folder, "workbench.css").is_file()
+    assert "keepSession(layout)" in app.renderer  # the layout_post hook that keeps the session id
 
 
 def test_model_info_says_when_the_drawn_graph_changed_since_the_build():
@@ -440,3 +441,46 @@ def test_a_conv_sample_is_refused_by_the_design_panel_and_changes_nothing():
     with pytest.raises(GraphError, match="'small_cnn' is a convolutional sample: open it in the Inspect panel"):
         apply_design_action(session, "sample", {"name": "small_cnn"})
     assert session.design.graph.number_of_edges() == 2 and session.workspace.model is None
+
+
+def test_tap_time_stamps_are_compared_within_one_page_load():
+    session = session_with()
+    session.design = chain(3)
+    session.design.delete([], [(0, 1), (1, 2)])
+    apply_design_action(session, "tap", {"node": 0, "time": 9000.0, "page": "before-reload"})
+    apply_design_action(session, "tap", {"node": 0, "time": 9100.0, "page": "before-reload"})  # cancels
+    # after a reload the page's clock starts again: smaller stamps are new taps, not stale ones
+    apply_design_action(session, "tap", {"node": 1, "time": 50.0, "page": "after-reload"})
+    apply_design_action(session, "tap", {"node": 2, "time": 80.0, "page": "after-reload"})
+    assert list(session.design.graph.edges) == [(1, 2)]
+
+
+def test_the_session_id_survives_a_reload_and_the_renderer_restores_it():
+    from dash import dcc
+
+    from workbench.app import LAYOUT_POST_HOOK, assets_folder
+    from workbench.app import ids as app_ids
+    from workbench.app.layout import serve_layout
+
+    def stores(layout):
+        found = {}
+
+        def walk(node):
+            if isinstance(node, dcc.Store):
+                found[node.id] = node
+            for child in getattr(node, "children", None) or []:
+                if not isinstance(child, str):
+                    walk(child)
+
+        walk(layout)
+        return found
+
+    first, second = stores(serve_layout()), stores(serve_layout())
+    assert first[app_ids.SESSION].storage_type == "session"  # kept in the tab's sessionStorage
+    assert first[app_ids.PAGE].storage_type == "memory"
+    assert first[app_ids.SESSION].data != second[app_ids.SESSION].data  # a new tab gets a new session
+    assert first[app_ids.PAGE].data != second[app_ids.PAGE].data
+    assert "keepSession(layout)" in LAYOUT_POST_HOOK
+    script = (Path(assets_folder()) / "workbench.js").read_text()
+    assert "workbench.keepSession = function (layout)" in script
+    assert f'workbench.SESSION_STORE = "{app_ids.SESSION}"' in script

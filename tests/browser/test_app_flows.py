@@ -224,3 +224,34 @@ def test_the_inspect_panel_shows_the_sample_cnn_at_module_and_channel_level(page
     expect(vertices_row.nth(2)).to_have_text("59")  # no masks: the extracted graph is the design
     show_tab(page, "design")  # the Design panel keeps the user's graph
     assert count(page, "vertices") == vertices
+
+
+def test_a_reload_keeps_the_graph_the_model_and_the_curves(browser, app_url: str) -> None:
+    context, other = browser.new_context(), browser.new_context()
+    try:
+        page = context.new_page()
+        open_app(page, app_url)
+        draw_chain(page)
+        show_tab(page, "train")
+        page.click("#train-build")
+        expect(page.locator("#train-alert")).to_contain_text("Built the DAN of the drawn graph (3 vertices)")
+        page.fill("#train-epochs", "2")
+        page.click("#train-start")
+        expect(page.locator("#train-alert")).to_contain_text("Training finished", timeout=60_000)
+        points = len(figure_data(page, "train-loss")[0]["y"])
+        assert points >= 2
+        page.reload()
+        open_app(page, page.url)
+        expect(page.locator("#count-vertices")).to_have_text("3")
+        expect(page.locator("#count-edges")).to_have_text("2")
+        connect(page, "0", "2")  # taps work after the reload (the page's clock starts again)
+        expect(page.locator("#count-edges")).to_have_text("3")
+        show_tab(page, "train")
+        expect(page.locator("#train-model-info")).to_contain_text("DAN of the drawn graph (3 vertices)")
+        assert len(figure_data(page, "train-loss")[0]["y"]) == points
+        fresh = other.new_page()  # another browser context still gets a session of its own
+        open_app(fresh, app_url)
+        expect(fresh.locator("#count-vertices")).not_to_have_text("3")
+    finally:
+        context.close()
+        other.close()

@@ -19,6 +19,10 @@ __all__ = ["assets_folder", "create_app", "run_server"]
 
 log = logging.getLogger(__name__)
 
+#: Runs in the browser on each served layout before any callback: a reloaded tab takes back its
+#: session id from sessionStorage (``workbench.keepSession`` in assets/workbench.js).
+LAYOUT_POST_HOOK = "function (layout) { if (window.workbench) { window.workbench.keepSession(layout); } }"
+
 
 def assets_folder() -> str:
     """The ``assets/`` directory: the repository's when run from a checkout, else the installed copy."""
@@ -64,6 +68,7 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
         assets_folder=assets_folder(),
         suppress_callback_exceptions=False,
         update_title=None,
+        hooks={"layout_post": LAYOUT_POST_HOOK},
     )
     store = SessionStore(session_factory(DatasetCache(), sample), limit=session_limit)
     app.layout = serve_layout

@@ -8,7 +8,8 @@ change to the app's public surface.
 from __future__ import annotations
 
 # ----------------------------------------------------------------- page
-SESSION = "session-id"  # dcc.Store holding this tab's session uuid
+SESSION = "session-id"  # dcc.Store holding this tab's session uuid (kept in sessionStorage across reloads)
+PAGE = "page-id"  # dcc.Store: a uuid new on every page load
 TABS = "tabs"
 STATUS = "status-pill"
 COUNT_VERTICES = "count-vertices"

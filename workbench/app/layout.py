@@ -2,6 +2,12 @@
 
 ``serve_layout`` is a function so every page load gets a fresh session id in
 its ``dcc.Store``: two tabs (or two browser contexts) never share a session.
+The store keeps the id in the tab's ``sessionStorage``, and the renderer's
+``layout_post`` hook (``workbench.keepSession`` in ``assets/workbench.js``)
+puts a saved id back into the layout before the first callback, so reloading
+the tab reattaches to its server-side session (graph, model, curves). A second
+id, ``ids.PAGE``, is new on every load (Cytoscape's tap time stamps restart
+with the page).
 The panels themselves are built in :mod:`workbench.app.panels`.
 """
 
@@ -53,7 +59,8 @@ def serve_layout() -> html.Div:
     """The whole page, with a new session id (called by Dash on every page load)."""
     return html.Div(
         [
-            dcc.Store(id=ids.SESSION, data=SessionStore.new_id(), storage_type="memory"),
+            dcc.Store(id=ids.SESSION, data=SessionStore.new_id(), storage_type="session"),
+            dcc.Store(id=ids.PAGE, data=SessionStore.new_id(), storage_type="memory"),
             dcc.Store(id=ids.DESIGN_VERSION, data=0),
             dcc.Store(id=ids.MODEL_VERSION, data=0),
             dcc.Store(id=ids.PREVIEW_VERSION, data=0),

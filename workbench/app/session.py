@@ -176,7 +176,7 @@ class Session:
         self.design = DesignState()
         self.workspace = workspace
         self.pending: Hashable | None = None  # vertex a connection starts from
-        self.last_tap: float | None = None  # Cytoscape time stamp of the last tap applied
+        self.last_tap: tuple | None = None  # (page load id, Cytoscape time stamp) of the last tap applied
         self.inspect = None  # the last InspectView drawn
         self.lottery = None  # the "Find a ticket" run (workbench.app.lottery_view.TicketState)
 

@@ -63,7 +63,8 @@ def _connect_tap(session: Session, tapped) -> str | None:
 def apply_design_action(session: Session, action: str, payload: dict) -> tuple[str | None, bool]:
     """Apply one design action to ``session``; returns (a message to show, whether the model changed).
 
-    Actions: ``tap`` (payload ``node``), ``menu`` (``item``, ``node``, ``edge``, ``x``, ``y``),
+    Actions: ``tap`` (payload ``node``; ``time`` and ``page``: its time stamp and page load id),
+    ``menu`` (``item``, ``node``, ``edge``, ``x``, ``y``),
     ``add``, ``delete`` (``nodes``, ``edges``), ``undo``, ``redo``, ``relayout``, ``clear``,
     ``cancel``, ``generate`` (``generator``, ``values``, ``seed``), ``sample`` (``name``),
     ``upload`` (``contents``, ``filename``).
@@ -73,10 +74,12 @@ def apply_design_action(session: Session, action: str, payload: dict) -> tuple[s
     """
     design = session.design
     if action == "tap":
-        stamp = payload.get("time")
-        if stamp is not None and session.last_tap is not None and stamp <= session.last_tap:
-            return None, False  # an older tap that reached the server after a newer one
-        session.last_tap = stamp if stamp is not None else session.last_tap
+        stamp, page = payload.get("time"), payload.get("page")
+        last_page, last_stamp = session.last_tap or (None, None)
+        if stamp is not None and page == last_page and last_stamp is not None and stamp <= last_stamp:
+            return None, False  # an older tap of this page load that reached the server after a newer one
+        if stamp is not None:
+            session.last_tap = (page, stamp)  # stamps count from the page load: compare within one
         return _connect_tap(session, payload["node"]), False
     if action == "menu":
         item = payload.get("item")
@@ -159,6 +162,7 @@ def _payload(
     sample,
     contents,
     filename,
+    page=None,
 ) -> tuple[str, dict]:
     if trigger == ids.CANVAS and ctx.triggered_prop_ids and "contextMenuData" in next(iter(ctx.triggered_prop_ids)):
         payload = {"item": menu.get("menuItemId"), "x": menu.get("x", 0.0), "y": menu.get("y", 0.0), "node": None}
@@ -168,7 +172,7 @@ def _payload(
             payload["node"] = parse_node_id(menu["elementId"])
         return "menu", payload
     if trigger == ids.CANVAS:
-        return "tap", {"node": parse_node_id(tap["data"]["id"]), "time": tap.get("timeStamp")}
+        return "tap", {"node": parse_node_id(tap["data"]["id"]), "time": tap.get("timeStamp"), "page": page}
     if trigger == ids.FIT:
         return "fit", {}
     action = TRIGGERS.get(trigger, "render")
@@ -235,10 +239,11 @@ def register(app, store) -> None:
         State(ids.GEN_SEED, "value"),
         State(ids.SAMPLE, "value"),
         State(ids.UPLOAD, "filename"),
+        State(ids.PAGE, "data"),
         prevent_initial_call="initial_duplicate",
     )
     def design_edit(tap, menu, *args):
-        *_, contents, sid, sel_nodes, sel_edges, generator, values, param_ids, seed, sample, filename = args
+        *_, contents, sid, sel_nodes, sel_edges, generator, values, param_ids, seed, sample, filename, page = args
         session = store.get(sid)
         message, kind, model_changed = None, "info", False
         with session.lock:
@@ -257,6 +262,7 @@ def register(app, store) -> None:
                     sample,
                     contents,
                     filename,
+                    page,
                 )
                 if action not in ("render", "fit"):
                     message, model_changed = apply_design_action(session, action, payload)

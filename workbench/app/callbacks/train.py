@@ -155,11 +155,16 @@ def register(app, store) -> None:
         Output(ids.PAUSE, "children"),
         Output(ids.BOUNDARY_FIG, "figure"),
         Output(ids.BOUNDARY_BOX, "style"),
+        Output(ids.POLL, "disabled", allow_duplicate=True),
+        Output(ids.STATUS, "children", allow_duplicate=True),
+        Output(ids.STATUS, "className", allow_duplicate=True),
         Input(ids.MODEL_VERSION, "data"),
         Input(ids.DATASET, "value"),
         State(ids.SESSION, "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def render_training(_version, _dataset, sid):
+        """Whole curves and the run's state; on a page load (a reload too) polling resumes if a run is going."""
         session = store.get(sid)
         ws = session.workspace
         with session.lock:
@@ -176,7 +181,7 @@ def register(app, store) -> None:
                 )
             fig, style = boundary(ws)
             pause = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
-            return loss, acc, pause, fig, style
+            return loss, acc, pause, fig, style, not ws.running, *status_text(ws)
 
     @app.callback(
         Output(ids.MODEL_INFO, "children"),
