@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 import torch
 
-from workbench.app.callbacks.lottery import load_round_into_workspace, poll_ticket, start_ticket
+from workbench.app.callbacks.lottery import load_round_into_workspace, poll_ticket, redraw_ticket, start_ticket
 from workbench.app.lottery_view import (
     TRACES,
     accuracy_figure,
@@ -166,6 +166,9 @@ def test_a_run_starts_on_a_fresh_copy_and_any_round_loads_into_the_workspace():
     polled = poll_ticket(session, follow=False)
     assert polled.status == "finished" and len(polled.fresh) == 1 + 2 * 2 and polled.version is None
     assert polled.progress.startswith("finished") and "round 2" in polled.density["layout"]["title"]["text"]
+    assert poll_ticket(session, follow=False).fresh == []
+    assert redraw_ticket(Session("other", ws)) is None
+    assert len(redraw_ticket(session).fresh) == len(polled.fresh)  # a page load draws the whole run again
     assert poll_ticket(session, follow=False).fresh == []
     state.followed = 1  # pretend round 1 was followed: the next poll loads round 2
     assert poll_ticket(session, follow=True).version == ws.version and "round 2 (ticket" in ws.note

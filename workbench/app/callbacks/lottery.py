@@ -33,7 +33,7 @@ from workbench.lottery import LotteryConfig, LotteryRunner, RoundResult, reiniti
 from workbench.sparse import named_maskable_layers
 from workbench.training import resolve_device
 
-__all__ = ["TicketPoll", "load_round_into_workspace", "poll_ticket", "register", "start_ticket"]
+__all__ = ["TicketPoll", "load_round_into_workspace", "poll_ticket", "redraw_ticket", "register", "start_ticket"]
 
 
 def start_ticket(session, config: LotteryConfig, device: str | None = "cpu") -> TicketState:
@@ -116,7 +116,37 @@ def poll_ticket(session, *, follow: bool) -> TicketPoll | None:
     )
 
 
+def redraw_ticket(session) -> TicketPoll | None:
+    """Every result of the session's run, all marked fresh (a page load, a reload too, draws the run whole).
+
+    Returns None when the session has no run.
+    """
+    state = getattr(session, "lottery", None)
+    if state is None:
+        return None
+    state.sent = 0
+    return poll_ticket(session, follow=False)
+
+
 def register(app, store) -> None:
+    @app.callback(
+        Output(ids.TICKET_ACC_FIG, "figure", allow_duplicate=True),
+        Output(ids.TICKET_ROUND, "options", allow_duplicate=True),
+        Output(ids.TICKET_DENSITY_FIG, "figure", allow_duplicate=True),
+        Output(ids.TICKET_PROGRESS, "children", allow_duplicate=True),
+        Output(ids.TICKET_POLL, "disabled", allow_duplicate=True),
+        Input(ids.PAGE, "data"),
+        State(ids.SESSION, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def ticket_on_load(_page, sid):
+        session = store.get(sid)
+        with session.lock:
+            p = redraw_ticket(session)
+        if p is None:
+            return (no_update,) * 5
+        return accuracy_figure(p.results), round_options(p.results), p.density, p.progress, p.status != "running"
+
     @app.callback(
         Output(ids.TICKET_ALERT, "children"),
         Output(ids.TICKET_POLL, "disabled"),
