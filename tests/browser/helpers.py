@@ -39,10 +39,21 @@ def nodes(page: Page, canvas: str = "design-canvas") -> dict[str, tuple[float, f
     return {n["id"]: (n["x"], n["y"]) for n in found}
 
 
+_STEADY = f"""([canvas, id]) => new Promise(resolve => {{
+  const where = () => {{ const n = ({_NODES})(canvas)?.find(n => n.id === id); return n ? [n.x, n.y] : null; }};
+  const first = where();
+  requestAnimationFrame(() => requestAnimationFrame(() => {{
+    const second = where();
+    resolve(first && second && first[0] === second[0] && first[1] === second[1] ? second : null);
+  }}));
+}})"""
+
+
 def tap(page: Page, node_id: str, canvas: str = "design-canvas") -> None:
-    """Click the centre of a vertex (waits for it to be drawn)."""
+    """Click the centre of a vertex once it is drawn and stays put for two frames (no re-render or pan under way)."""
     page.wait_for_function(f"() => ({_NODES})('{canvas}')?.some(n => n.id === {node_id!r})", timeout=10_000)
-    x, y = nodes(page, canvas)[node_id]
+    handle = page.wait_for_function(_STEADY, arg=[canvas, node_id], timeout=10_000)
+    x, y = handle.json_value()
     page.mouse.click(x, y)
 
 

@@ -374,7 +374,7 @@ def ticket_panel() -> html.Div:
                 ],
                 className="fig-row",
             ),
-            dcc.Interval(id=ids.TICKET_POLL, interval=1000, disabled=True),
+            dcc.Interval(id=ids.TICKET_POLL, interval=1000, disabled=True, max_intervals=1),  # see ids.POLL
         ],
         className="main",
     )

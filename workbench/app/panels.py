@@ -221,7 +221,10 @@ def train_panel() -> html.Div:
                 className="fig boundary",
                 style={"display": "none"},
             ),
-            dcc.Interval(id=ids.POLL, interval=300, disabled=True),
+            # one tick per answered poll: each poll allows the next tick (max_intervals), so a slow poll is
+            # never overtaken by the next one (Dash drops the answer of a callback that a newer call overtakes)
+            dcc.Interval(id=ids.POLL, interval=300, disabled=True, max_intervals=1),
+            dcc.Store(id=ids.SEEN, data=0),
         ],
         className="main",
     )

@@ -142,7 +142,6 @@ class Workspace:
         self._seen = 0  # records taken from the current trainer
         self._ended = False
         self._epoch_base = 0.0
-        self.sent = 0  # records the page has drawn (full render sets it, polls advance it)
 
     # ------------------------------------------------------------------ data and model
     @property

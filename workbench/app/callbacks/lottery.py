@@ -201,20 +201,22 @@ def register(app, store) -> None:
         Output(ids.TICKET_POLL, "disabled", allow_duplicate=True),
         Output(ids.TICKET_ALERT, "children", allow_duplicate=True),
         Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
+        Output(ids.TICKET_POLL, "max_intervals"),
         Input(ids.TICKET_POLL, "n_intervals"),
         State(ids.TICKET_FOLLOW, "value"),
         State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def ticket_poll(_n, follow, sid):
+    def ticket_poll(n, follow, sid):
         session = store.get(sid)
+        after = (n or 0) + 1  # one tick per answered poll (see the train panel's poll)
         with session.lock:
             try:
                 p = poll_ticket(session, follow="follow" in (follow or ()))
             except WorkbenchError as err:
-                return no_update, no_update, no_update, no_update, True, alert(error_message(err)), no_update
+                return no_update, no_update, no_update, no_update, True, alert(error_message(err)), no_update, after
         if p is None:
-            return no_update, no_update, no_update, no_update, True, no_update, no_update
+            return no_update, no_update, no_update, no_update, True, no_update, no_update, after
         message = no_update
         if p.status == "failed":
             message = alert(f"The ticket search failed: {p.error}", "error")
@@ -229,6 +231,7 @@ def register(app, store) -> None:
             p.status != "running",
             message,
             p.version if p.version is not None else no_update,
+            after,
         )
 
     @app.callback(

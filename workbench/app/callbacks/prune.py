@@ -131,6 +131,7 @@ def register(app, store) -> None:
     def prune_action(_a, _f, _r, epochs, optimizer, lr, batch, device, sid):
         session = store.get(sid)
         ws = session.workspace
+        started = False
         with session.lock:
             try:
                 if ctx.triggered_id == ids.PRUNE_APPLY:
@@ -142,6 +143,7 @@ def register(app, store) -> None:
                         ws.apply()
                         note = "Applied the previewed masks. "
                     ws.start(optimizer=optimizer, lr=lr, batch_size=batch, epochs=epochs, device=device)
+                    started = True
                     message = alert(f"{note}Fine-tuning with the masks held; curves on the Build & train tab.", "info")
                 else:
                     ws.reset_masks()
@@ -149,7 +151,7 @@ def register(app, store) -> None:
             except WorkbenchError as err:
                 message = alert(error_message(err))
             text, cls = status_text(ws)
-            return message, ws.version, not ws.running, text, cls
+            return message, ws.version, not (started or ws.running), text, cls  # poll even a run that ended at once
 
 
 def html_line(text: str):

@@ -3,6 +3,11 @@
 The poll callback appends new history records to the curves with
 ``dash.Patch`` (never resending whole figures) and turns itself off when the
 run ends; a failure in the thread shows its message and leaves the model.
+Each answered poll allows the interval one more tick (``max_intervals``), so
+polls never overlap: Dash drops the answer of a callback call that a newer
+call of it overtakes, and on a loaded machine a 300 ms tick would overtake
+every poll. How many records the page has drawn lives in the page
+(``ids.SEEN``), so an answer that never arrives loses no records.
 """
 
 from __future__ import annotations
@@ -27,9 +32,8 @@ STATUS_CLASS = {
 
 
 def curve_figures(ws: Workspace):
-    """Full loss and accuracy figures from everything recorded so far (marks it all as drawn)."""
+    """Full loss and accuracy figures from everything recorded so far, and how many records they hold."""
     records = list(ws.history)
-    ws.sent = len(records)
     x = [r["epoch"] for r in records]
 
     def series(field):
@@ -37,7 +41,7 @@ def curve_figures(ws: Workspace):
 
     loss = curves_figure("loss", x=x, values={"loss": series("loss")})
     acc = curves_figure("accuracy", x=x, values={"train_acc": series("train_acc"), "test_acc": series("test_acc")})
-    return loss, acc
+    return loss, acc, len(records)
 
 
 def status_text(ws: Workspace) -> tuple[str, str]:
@@ -126,8 +130,9 @@ def register(app, store) -> None:
     def train_control(_b, _s, _p, _t, _r, sid, kind, sizes, optimizer, lr, batch, epochs, device):
         session = store.get(sid)
         ws = session.workspace
-        message, level = None, "info"
+        message, level, started = None, "info", False
         with session.lock:
+            version = ws.version
             try:
                 trigger = ctx.triggered_id
                 if trigger == ids.BUILD or (trigger == ids.START and (ws.model is None or not ws.fits())):
@@ -136,7 +141,7 @@ def register(app, store) -> None:
                 if trigger == ids.START:
                     config = {"optimizer": optimizer, "lr": lr, "batch_size": batch, "epochs": epochs, "device": device}
                     ws.start(**config)
-                    message = None
+                    message, started = None, True
                 elif trigger == ids.PAUSE:
                     ws.resume() if ws.state == "paused" else ws.pause()
                 elif trigger == ids.STOP:
@@ -147,7 +152,9 @@ def register(app, store) -> None:
             except WorkbenchError as err:
                 message, level = error_message(err), "error"
             text, cls = status_text(ws)
-            return (alert(message, level) if message else None, not ws.running, ws.version, text, cls)
+            # a run that fails at once has ended before this line: poll anyway, the poll reports it
+            changed = ws.version if ws.version != version else no_update  # redraw the curves only for a new model
+            return (alert(message, level) if message else None, not (started or ws.running), changed, text, cls)
 
     @app.callback(
         Output(ids.LOSS_FIG, "figure"),
@@ -158,17 +165,18 @@ def register(app, store) -> None:
         Output(ids.POLL, "disabled", allow_duplicate=True),
         Output(ids.STATUS, "children", allow_duplicate=True),
         Output(ids.STATUS, "className", allow_duplicate=True),
+        Output(ids.SEEN, "data", allow_duplicate=True),
         Input(ids.MODEL_VERSION, "data"),
         Input(ids.DATASET, "value"),
         State(ids.SESSION, "data"),
         prevent_initial_call="initial_duplicate",
     )
     def render_training(_version, _dataset, sid):
-        """Whole curves and the run's state; on a page load (a reload too) polling resumes if a run is going."""
+        """Whole curves and the run's state; on a page load (a reload too) polling resumes while a run is going."""
         session = store.get(sid)
         ws = session.workspace
         with session.lock:
-            loss, acc = curve_figures(ws)
+            loss, acc, drawn = curve_figures(ws)
             if not ws.history:
                 loss.add_annotation(
                     text="Press ▶ Start to train",
@@ -181,7 +189,8 @@ def register(app, store) -> None:
                 )
             fig, style = boundary(ws)
             pause = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
-            return loss, acc, pause, fig, style, not ws.running, *status_text(ws)
+            resume = False if ws.running else no_update  # only turns polling on: the poll turns itself off
+            return loss, acc, pause, fig, style, resume, *status_text(ws), drawn
 
     @app.callback(
         Output(ids.MODEL_INFO, "children"),
@@ -205,17 +214,19 @@ def register(app, store) -> None:
         Output(ids.TRAIN_ALERT, "children", allow_duplicate=True),
         Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
         Output(ids.PAUSE, "children", allow_duplicate=True),
+        Output(ids.SEEN, "data", allow_duplicate=True),
+        Output(ids.POLL, "max_intervals"),
         Input(ids.POLL, "n_intervals"),
         State(ids.SESSION, "data"),
+        State(ids.SEEN, "data"),
         prevent_initial_call=True,
     )
-    def poll(_n, sid):
+    def poll(n, sid, seen):
         session = store.get(sid)
         ws = session.workspace
         with session.lock:
             _, state, error = ws.poll()
-            fresh = ws.history[ws.sent :]
-            ws.sent = len(ws.history)
+            fresh = ws.history[min(seen or 0, len(ws.history)) :]  # what this page has not drawn yet
             loss = curve_patch("loss", fresh) if fresh else no_update
             acc = curve_patch("accuracy", fresh) if fresh else no_update
             fig = boundary_update(ws) if fresh else no_update
@@ -242,6 +253,8 @@ def register(app, store) -> None:
                 message if done else no_update,
                 ws.version if done else no_update,
                 pause,
+                len(ws.history) if fresh else no_update,
+                (n or 0) + 1,  # the next tick, once this answer is in
             )
 
     @app.callback(
