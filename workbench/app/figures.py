@@ -50,15 +50,20 @@ def _base_layout(title: str, **extra) -> dict:
     return layout
 
 
+def add_hint(fig: go.Figure, text: str, **font) -> go.Figure:
+    """Write ``text`` in grey across the middle of ``fig`` (mutates and returns it); ``font``: e.g. ``size=13``."""
+    fig.add_annotation(
+        text=text, showarrow=False, font={**font, "color": "#64748b"}, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
+    return fig
+
+
 def empty_figure(message: str, *, height: int = 260) -> go.Figure:
     """A blank figure that says why it is blank."""
     fig = go.Figure(layout=_base_layout("", height=height))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.add_annotation(
-        text=message, showarrow=False, font={"size": 13, "color": "#64748b"}, x=0.5, y=0.5, xref="paper", yref="paper"
-    )
-    return fig
+    return add_hint(fig, message, size=13)
 
 
 def curves_figure(kind: str, *, x: Sequence[float] = (), values: dict | None = None) -> go.Figure:

@@ -20,7 +20,8 @@ from torch import nn
 
 from workbench.app import ids
 from workbench.app.analysis import layer_title
-from workbench.app.figures import FONT, MARGIN, density_figure, empty_figure
+from workbench.app.figures import FONT, MARGIN, add_hint, density_figure, empty_figure
+from workbench.app.panels import figure_row, graph
 from workbench.errors import PruningError
 from workbench.lottery import LotteryConfig, LotteryRunner, RoundResult, load_round
 
@@ -167,15 +168,7 @@ def accuracy_figure(results: Sequence[RoundResult] = ()) -> go.Figure:
     fig.update_xaxes(type="log", autorange="reversed", title="% of weights remaining", gridcolor="#e2e8f0")
     fig.update_yaxes(title="test accuracy (%)", gridcolor="#e2e8f0")
     if not results:
-        fig.add_annotation(
-            text="Press ▶ Find a ticket to start",
-            showarrow=False,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-            font={"color": "#64748b"},
-        )
+        add_hint(fig, "Press ▶ Find a ticket to start")
     return fig
 
 
@@ -360,19 +353,9 @@ def ticket_panel() -> html.Div:
     main = html.Div(
         [
             html.Div(id=ids.TICKET_ALERT, className="alert-box"),
-            html.Div(
-                [
-                    dcc.Graph(
-                        id=ids.TICKET_ACC_FIG, figure=accuracy_figure(), config={"displaylogo": False}, className="fig"
-                    ),
-                    dcc.Graph(
-                        id=ids.TICKET_DENSITY_FIG,
-                        figure=empty_figure("Per-layer density of each round appears here"),
-                        config={"displaylogo": False},
-                        className="fig",
-                    ),
-                ],
-                className="fig-row",
+            figure_row(
+                graph(ids.TICKET_ACC_FIG, accuracy_figure()),
+                graph(ids.TICKET_DENSITY_FIG, empty_figure("Per-layer density of each round appears here")),
             ),
             dcc.Interval(id=ids.TICKET_POLL, interval=1000, disabled=True, max_intervals=1),  # see ids.POLL
         ],

@@ -10,7 +10,17 @@ from workbench.app.elements import design_stylesheet
 from workbench.app.generators import GENERATORS
 from workbench.training import DATASETS
 
-__all__ = ["CONTEXT_MENU", "PRESET", "count", "design_panel", "inspect_panel", "prune_panel", "train_panel"]
+__all__ = [
+    "CONTEXT_MENU",
+    "PRESET",
+    "count",
+    "design_panel",
+    "figure_row",
+    "graph",
+    "inspect_panel",
+    "prune_panel",
+    "train_panel",
+]
 
 DATASET_TITLES = {
     "digits": "Digits (scikit-learn, 8×8)",
@@ -43,6 +53,17 @@ def _field(label: str, control, *, hint: str = "") -> html.Div:
 
 def _section(title: str, *children) -> html.Div:
     return html.Div([html.H3(title), *children], className="section")
+
+
+def graph(id_: str, figure=None) -> dcc.Graph:
+    """A plot of a panel (no Plotly logo), optionally with a first figure."""
+    extra = {} if figure is None else {"figure": figure}
+    return dcc.Graph(id=id_, config={"displaylogo": False}, className="fig", **extra)
+
+
+def figure_row(*graphs: dcc.Graph) -> html.Div:
+    """Plots side by side."""
+    return html.Div(list(graphs), className="fig-row")
 
 
 def count(label: str, id_: str) -> html.Div:
@@ -208,13 +229,7 @@ def train_panel() -> html.Div:
     main = html.Div(
         [
             html.Div(id=ids.TRAIN_ALERT, className="alert-box"),
-            html.Div(
-                [
-                    dcc.Graph(id=ids.LOSS_FIG, config={"displaylogo": False}, className="fig"),
-                    dcc.Graph(id=ids.ACC_FIG, config={"displaylogo": False}, className="fig"),
-                ],
-                className="fig-row",
-            ),
+            figure_row(graph(ids.LOSS_FIG), graph(ids.ACC_FIG)),
             html.Div(
                 dcc.Graph(id=ids.BOUNDARY_FIG, config={"displaylogo": False}),
                 id=ids.BOUNDARY_BOX,
@@ -288,13 +303,7 @@ def prune_panel() -> html.Div:
     main = html.Div(
         [
             html.Div(id=ids.PRUNE_ALERT, className="alert-box"),
-            html.Div(
-                [
-                    dcc.Graph(id=ids.DENSITY_FIG, config={"displaylogo": False}, className="fig"),
-                    dcc.Graph(id=ids.HIST_FIG, config={"displaylogo": False}, className="fig"),
-                ],
-                className="fig-row",
-            ),
+            figure_row(graph(ids.DENSITY_FIG), graph(ids.HIST_FIG)),
         ],
         className="main",
     )

@@ -128,13 +128,20 @@ def redraw_ticket(session) -> TicketPoll | None:
     return poll_ticket(session, follow=False)
 
 
-def register(app, store) -> None:
-    @app.callback(
+def run_outputs() -> list[Output]:
+    """What drawing a run writes: accuracy plot, round list, density plot, progress line, poll switch."""
+    return [
         Output(ids.TICKET_ACC_FIG, "figure", allow_duplicate=True),
         Output(ids.TICKET_ROUND, "options", allow_duplicate=True),
         Output(ids.TICKET_DENSITY_FIG, "figure", allow_duplicate=True),
         Output(ids.TICKET_PROGRESS, "children", allow_duplicate=True),
         Output(ids.TICKET_POLL, "disabled", allow_duplicate=True),
+    ]
+
+
+def register(app, store) -> None:
+    @app.callback(
+        *run_outputs(),
         Input(ids.PAGE, "data"),
         State(ids.SESSION, "data"),
         prevent_initial_call="initial_duplicate",
@@ -194,11 +201,7 @@ def register(app, store) -> None:
                 return alert(error_message(err)), no_update, no_update, no_update, no_update
 
     @app.callback(
-        Output(ids.TICKET_ACC_FIG, "figure", allow_duplicate=True),
-        Output(ids.TICKET_ROUND, "options", allow_duplicate=True),
-        Output(ids.TICKET_DENSITY_FIG, "figure", allow_duplicate=True),
-        Output(ids.TICKET_PROGRESS, "children", allow_duplicate=True),
-        Output(ids.TICKET_POLL, "disabled", allow_duplicate=True),
+        *run_outputs(),
         Output(ids.TICKET_ALERT, "children", allow_duplicate=True),
         Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
         Output(ids.TICKET_POLL, "max_intervals"),

@@ -16,7 +16,7 @@ from dash import Input, Output, State, ctx, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
-from workbench.app.figures import boundary_figure, boundary_patch, curve_patch, curves_figure
+from workbench.app.figures import add_hint, boundary_figure, boundary_patch, curve_patch, curves_figure
 from workbench.app.workspace import Workspace
 from workbench.errors import WorkbenchError
 
@@ -178,15 +178,7 @@ def register(app, store) -> None:
         with session.lock:
             loss, acc, drawn = curve_figures(ws)
             if not ws.history:
-                loss.add_annotation(
-                    text="Press ▶ Start to train",
-                    showarrow=False,
-                    x=0.5,
-                    y=0.5,
-                    xref="paper",
-                    yref="paper",
-                    font={"color": "#64748b"},
-                )
+                add_hint(loss, "Press ▶ Start to train")
             fig, style = boundary(ws)
             pause = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
             resume = False if ws.running else no_update  # only turns polling on: the poll turns itself off
