@@ -11,7 +11,9 @@ browser tests), drives it with headless Chromium (Playwright, Debian's
   pure compute (``Workspace.preview_masks`` plus the figures) is also timed
   in-process. Target: 100 ms.
 * **first paint**: from dropping the graph file on the Design panel to
-  Cytoscape holding all 1,000 vertices with two animation frames drawn.
+  the graph on screen with two animation frames drawn: the server-drawn
+  overview picture that large designs get first (or Cytoscape holding all
+  vertices, for a design below the overview size).
   Target: 1 s.
 * **curve lag**: while the DAN trains, a watcher thread notes the wall-clock
   time each history record appears in the trainer; the page notes when the
@@ -45,6 +47,12 @@ NODE_COUNT = """() => { const root = document.getElementById('design-canvas');
   for (const el of [root, ...root.querySelectorAll('*')])
     if (el._cyreg && el._cyreg.cy) return el._cyreg.cy.nodes().length;
   return -1; }"""
+# vertices drawn in the overview that large designs get first (-1 while it is hidden)
+OVERVIEW_COUNT = """() => { const box = document.getElementById('design-overview-box');
+  const img = document.getElementById('design-overview');
+  if (!box || box.style.visibility !== 'visible' || !img || !img.complete || !img.naturalWidth) return -1;
+  const m = (document.getElementById('design-overview-box-text').textContent || '').match(/^([0-9,]+) vertices/);
+  return m ? Number(m[1].replace(/,/g, '')) : -1; }"""
 TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))"
 WATCH_CURVE = """() => { window.__curve = []; let seen = 0;
   window.__curveTimer = setInterval(() => { const g = document.querySelector('#train-loss .js-plotly-plot');
@@ -106,9 +114,11 @@ def main() -> None:
         # ---- first paint of the graph, from the file drop
         start = page.evaluate("() => performance.now()")
         page.set_input_files("#design-upload input[type=file]", str(path))
-        page.wait_for_function(f"() => ({NODE_COUNT})() === {n}", timeout=60_000, polling="raf")
+        drawn = f"() => ({NODE_COUNT})() === {n} || ({OVERVIEW_COUNT})() === {n}"
+        page.wait_for_function(drawn, timeout=60_000, polling="raf")
         painted = page.evaluate(TWO_FRAMES)
-        results["first paint"] = f"{painted - start:.0f} ms (drop of the file to {n:,} vertices drawn)"
+        how = "overview" if page.evaluate(OVERVIEW_COUNT) == n else "Cytoscape canvas"
+        results["first paint"] = f"{painted - start:.0f} ms (drop of the file to {n:,} vertices drawn, {how})"
 
         # ---- build the DAN on digits
         page.get_by_text("2 · Build & train", exact=True).click()

@@ -255,3 +255,33 @@ def test_a_reload_keeps_the_graph_the_model_and_the_curves(browser, app_url: str
     finally:
         context.close()
         other.close()
+
+
+def test_a_large_design_shows_a_picture_first_and_the_canvas_on_request(page: Page, app_url: str) -> None:
+    import networkx as nx
+
+    from workbench import io as wbio
+
+    graph = nx.DiGraph((u, v) for u, v in nx.gnm_random_graph(500, 4000, seed=1).edges if u < v)
+    graph.add_nodes_from(range(500))
+    open_app(page, app_url)
+    page.set_input_files(
+        "#design-upload input[type=file]",
+        files=[{"name": "large.json", "mimeType": "application/json", "buffer": wbio.graph_to_bytes(graph, "json")}],
+    )
+    box = page.locator("#design-overview-box")
+    expect(box).to_have_css("visibility", "visible", timeout=20_000)
+    expect(page.locator("#design-overview-box-text")).to_contain_text("500 vertices")
+    page.wait_for_function("() => { const i = document.getElementById('design-overview'); return i.naturalWidth > 0; }")
+    assert nodes(page) == {}, "the canvas stays empty until it is asked for"
+    assert count(page, "vertices") == 500
+
+    page.click("#design-open-canvas")
+    expect(box).to_have_css("visibility", "hidden", timeout=20_000)
+    page.wait_for_function(
+        """() => { const root = document.getElementById('design-canvas');
+          for (const el of [root, ...root.querySelectorAll('*')])
+            if (el._cyreg && el._cyreg.cy) return el._cyreg.cy.nodes().length === 500;
+          return false; }""",
+        timeout=30_000,
+    )

@@ -24,6 +24,7 @@ from workbench.errors import GraphError
 
 __all__ = [
     "LARGE_GRAPH",
+    "OVERVIEW_GRAPH",
     "design_stylesheet",
     "display_label",
     "edge_id",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: Above this many elements, labels are hidden and edges drawn as straight haystacks.
 LARGE_GRAPH = 600
+#: Above this many vertices + edges the Design panel shows a server-drawn picture first and loads the
+#: editable Cytoscape canvas only on request (Cytoscape needs seconds to add ten thousand elements).
+OVERVIEW_GRAPH = 4000
 COLUMN = 130.0  # px between topological generations
 ROW = 56.0  # px between vertices of one generation
 

@@ -22,6 +22,9 @@ KEYS = "keys-listener"  # hidden buttons the client-side key handler clicks
 
 # ----------------------------------------------------------------- design
 CANVAS = "design-canvas"
+OVERVIEW = "design-overview"  # server-drawn PNG of a large design, shown before the canvas
+OVERVIEW_BOX = "design-overview-box"
+OPEN_CANVAS = "design-open-canvas"
 DESIGN_ALERT = "design-alert"
 DESIGN_HINT = "design-hint"
 PENDING = "design-pending"  # dcc.Store: id of the vertex a connection starts from

@@ -148,6 +148,21 @@ def design_panel() -> html.Div:
                 minZoom=0.02,
                 maxZoom=4,
             ),
+            html.Div(
+                [
+                    html.Img(id=ids.OVERVIEW, alt="overview of the design", className="overview-img"),
+                    html.Div(
+                        [
+                            html.Span(id=f"{ids.OVERVIEW_BOX}-text"),
+                            html.Button("Edit in the canvas", id=ids.OPEN_CANVAS, className="btn"),
+                        ],
+                        className="overview-bar",
+                    ),
+                ],
+                id=ids.OVERVIEW_BOX,
+                className="overview-box",
+                style={"visibility": "hidden"},
+            ),
         ],
         className="canvas-box",
     )

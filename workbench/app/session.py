@@ -179,6 +179,7 @@ class Session:
         self.last_tap: tuple | None = None  # (page load id, Cytoscape time stamp) of the last tap applied
         self.inspect = None  # the last InspectView drawn
         self.lottery = None  # the "Find a ticket" run (workbench.app.lottery_view.TicketState)
+        self.canvas_opened = False  # a large design is shown in the editable canvas, not as an overview
 
     def download(self, what: str) -> tuple[str, bytes]:
         """``(file name, bytes)`` for a download button: the design or extracted graph, or the checkpoint.

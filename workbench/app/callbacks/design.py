@@ -15,9 +15,17 @@ from dash import ALL, Input, Output, State, ctx, html, no_update
 from workbench import io as wbio
 from workbench.app import ids
 from workbench.app.callbacks.common import alert, error_message
-from workbench.app.elements import LARGE_GRAPH, design_stylesheet, graph_to_elements, node_id, parse_node_id
+from workbench.app.elements import (
+    LARGE_GRAPH,
+    OVERVIEW_GRAPH,
+    design_stylesheet,
+    graph_to_elements,
+    node_id,
+    parse_node_id,
+)
 from workbench.app.generators import GENERATORS, generate
 from workbench.app.panels import PRESET
+from workbench.app.raster import png_data_uri
 from workbench.app.session import Session
 from workbench.errors import GraphError, GraphFileError, WorkbenchError
 from workbench.graph import to_dag
@@ -144,7 +152,10 @@ TRIGGERS = {
     ids.GENERATE: "generate",
     ids.LOAD_SAMPLE: "sample",
     ids.UPLOAD: "upload",
+    ids.OPEN_CANVAS: "open_canvas",
 }
+#: Actions that replace the whole design: a large new design is shown as an overview first.
+NEW_DESIGN = {"generate", "sample", "upload", "clear"}
 #: Actions after which the view is fitted to the graph again.
 REFIT = {"generate", "sample", "upload", "relayout", "fit"}
 
@@ -225,6 +236,9 @@ def register(app, store) -> None:
         Output(ids.UPLOAD, "contents"),
         Output(ids.CANVAS, "zoom"),
         Output(ids.CANVAS, "pan"),
+        Output(ids.OVERVIEW, "src"),
+        Output(ids.OVERVIEW_BOX, "style"),
+        Output(f"{ids.OVERVIEW_BOX}-text", "children"),
         Input(ids.CANVAS, "tapNode"),
         Input(ids.CANVAS, "contextMenuData"),
         *(Input(t, "n_clicks") for t in TRIGGERS if t != ids.UPLOAD),
@@ -264,8 +278,12 @@ def register(app, store) -> None:
                     filename,
                     page,
                 )
-                if action not in ("render", "fit"):
+                if action == "open_canvas":
+                    session.canvas_opened = True
+                elif action not in ("render", "fit"):
                     message, model_changed = apply_design_action(session, action, payload)
+                    if action in NEW_DESIGN:
+                        session.canvas_opened = False
                     kind = "success" if message and action in ("generate", "sample", "upload") else "info"
             except WorkbenchError as err:
                 action, message, kind = "error", f"Refused: {error_message(err)}", "error"
@@ -273,11 +291,15 @@ def register(app, store) -> None:
             except (KeyError, TypeError, ValueError) as err:
                 action, message, kind = "error", error_message(err), "error"
             design = session.design
-            changed = design.version != before or ctx.triggered_id is None
+            changed = design.version != before or ctx.triggered_id is None or action == "open_canvas"
             graph = design.graph
-            large = graph.number_of_nodes() + graph.number_of_edges() > LARGE_GRAPH
+            size = graph.number_of_nodes() + graph.number_of_edges()
+            large = size > LARGE_GRAPH
+            overview = size > OVERVIEW_GRAPH and not session.canvas_opened
             pending = node_id(session.pending) if session.pending is not None and session.pending in graph else None
-            elements = graph_to_elements(graph, design.positions) if changed else no_update
+            elements = no_update
+            if changed:
+                elements = [] if overview else graph_to_elements(graph, design.positions)
             layout = {**PRESET, "refit": design.version} if action in REFIT or ctx.triggered_id is None else no_update
             return (
                 elements,
@@ -292,6 +314,11 @@ def register(app, store) -> None:
                 None if action == "upload" else no_update,
                 1.0 if action == "clear" else no_update,
                 {"x": 360, "y": 240} if action == "clear" else no_update,
+                png_data_uri(graph, design.positions) if overview and changed else no_update,
+                {"visibility": "visible"} if overview else {"visibility": "hidden"},
+                f"{graph.number_of_nodes():,} vertices and {graph.number_of_edges():,} edges: an overview picture"
+                if overview
+                else "",
             )
 
     @app.callback(Output(ids.SAMPLE, "options"), Output(ids.SAMPLE, "value"), Input(ids.SESSION, "data"))
