@@ -57,6 +57,11 @@ def tap(page: Page, node_id: str, canvas: str = "design-canvas") -> None:
     page.mouse.click(x, y)
 
 
+def wait_for_vertices(page: Page, n: int, canvas: str = "design-canvas", timeout: float = 30_000) -> None:
+    """Wait until the Cytoscape canvas holds exactly ``n`` vertices."""
+    page.wait_for_function(f"() => ({_NODES})('{canvas}')?.length === {n}", timeout=timeout)
+
+
 def figure_data(page: Page, graph_id: str) -> list[dict]:
     """The ``data`` of a dcc.Graph's Plotly figure as drawn in the page (waits for at least one trace)."""
     page.wait_for_function(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import count, figure_data, nodes, open_app, show_tab, tap
+from .helpers import count, figure_data, nodes, open_app, show_tab, tap, wait_for_vertices
 
 pytestmark = pytest.mark.browser
 
@@ -278,10 +278,4 @@ def test_a_large_design_shows_a_picture_first_and_the_canvas_on_request(page: Pa
 
     page.click("#design-open-canvas")
     expect(box).to_have_css("visibility", "hidden", timeout=20_000)
-    page.wait_for_function(
-        """() => { const root = document.getElementById('design-canvas');
-          for (const el of [root, ...root.querySelectorAll('*')])
-            if (el._cyreg && el._cyreg.cy) return el._cyreg.cy.nodes().length === 500;
-          return false; }""",
-        timeout=30_000,
-    )
+    wait_for_vertices(page, 500)
