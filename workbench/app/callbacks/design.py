@@ -157,7 +157,7 @@ TRIGGERS = {
 #: Actions that replace the whole design: a large new design is shown as an overview first.
 NEW_DESIGN = {"generate", "sample", "upload", "clear"}
 #: Actions after which the view is fitted to the graph again.
-REFIT = {"generate", "sample", "upload", "relayout", "fit"}
+REFIT = {"generate", "sample", "upload", "relayout", "fit", "open_canvas"}
 
 
 def _payload(
