@@ -78,3 +78,7 @@ class ExtractionError(WorkbenchError, ValueError):
 
 class GraphTooLargeError(ExtractionError):
     """The extracted graph would exceed the limit the caller set."""
+
+
+class SweepError(WorkbenchError, ValueError):
+    """A sweep cannot run as asked: a bad grid, or an output folder that holds another experiment."""
