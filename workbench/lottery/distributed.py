@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from workbench.lottery.imp import Checkpoint
 __all__ = ["INSTALL_HINT", "ChainEvent", "process_events", "ray_available", "ray_events", "ray_session"]
 
 INSTALL_HINT = 'Ray is not installed: chains run one after another; pip install -e ".[cluster]" runs them in parallel'
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ def ray_session(*, workers: int | None = None, address: str | None = None):
         ray.init(address=address, **quiet)
     else:
         cpus = workers or os.cpu_count() or 1
-        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        # address="local": a new instance even where `ray start` left one running on this machine
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
     try:
         yield ray
     finally:
@@ -145,7 +149,8 @@ def ray_events(chains: Sequence[tuple[ChainSpec, Checkpoint | None]]) -> Iterato
                 except RayError as exc:
                     del running[generator]
                     cause = getattr(exc, "cause", None)
-                    text = _error_text(cause if isinstance(cause, BaseException) else exc, details=str(exc))
+                    details = _ANSI.sub("", str(exc))  # Ray colours the task's name
+                    text = _error_text(cause if isinstance(cause, BaseException) else exc, details=details)
                     yield ChainEvent(index, "failed", error=text)
                     continue
                 yield ChainEvent(index, "step", step)
