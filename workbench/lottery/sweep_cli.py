@@ -122,6 +122,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     except WorkbenchError as exc:
         print(f"workbench lottery: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"workbench lottery: interrupted; run the same command again to resume into {args.out}", file=sys.stderr)
+        return 130
     print(markdown_summary(outcome.summary))
     skipped = f", {len(outcome.skipped)} already finished" if outcome.skipped else ""
     print(
