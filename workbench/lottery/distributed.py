@@ -6,8 +6,8 @@ for both. A failing chain becomes a ``"failed"`` event with its error, and
 the others go on. Ray is optional (``pip install -e ".[cluster]"``); it is
 imported only by :func:`ray_events` and :func:`ray_session`.
 
-On Ray every chain is a generator task (``num_cpus=1``, and ``num_gpus=1``
-when it trains on CUDA) that streams one step per trained network back to
+On Ray every chain is a generator task (``num_cpus`` = its torch threads,
+and ``num_gpus=1`` when it trains on CUDA) that streams one step per trained network back to
 the process that started the sweep; only that process writes files, so a
 cluster needs no shared file system. Tasks are not retried: a rerun of the
 sweep resumes an interrupted chain from its files instead.
@@ -116,8 +116,9 @@ def _gpus(device: str, cluster_gpus: float) -> int:
 def ray_events(chains: Sequence[tuple[ChainSpec, Checkpoint | None]]) -> Iterator[ChainEvent]:
     """Train the chains as Ray tasks (Ray must be initialised, see :func:`ray_session`), events as they come.
 
-    Each task asks for one CPU and, for ``device="cuda"`` (or ``"auto"`` on a
-    cluster with GPUs), one GPU, which it sees as ``cuda``.
+    Each task asks for a CPU per torch thread of its chain (one by default)
+    and, for ``device="cuda"`` (or ``"auto"`` on a cluster with GPUs), one
+    GPU, which it sees as ``cuda``.
     """
     import dataclasses
 
@@ -131,7 +132,7 @@ def ray_events(chains: Sequence[tuple[ChainSpec, Checkpoint | None]]) -> Iterato
         gpus = _gpus(spec.device, cluster_gpus)
         if gpus:
             spec = dataclasses.replace(spec, device="cuda")  # the task sees its GPU as the only one
-        options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": 0}
+        options = {"num_cpus": max(1, spec.threads), "num_gpus": gpus, "max_retries": 0}
         running[task.options(**options).remote(spec, resume)] = index
     try:
         while running:
