@@ -2,6 +2,7 @@
 
 A tiny sweep (digits, 2 seeds, 2 rounds, 300 iterations) runs once through a
 local Ray started for this module; the other tests compare against its files.
+Tests that need Ray skip when it is not installed (``pip install -e ".[cluster]"``).
 """
 
 import csv
@@ -27,8 +28,6 @@ from workbench.lottery import LotteryConfig, Sweep, open_sweep, run_sweep, setti
 from workbench.lottery.summary import SUMMARY_FIELDS
 from workbench.sparse import MaskedDeepFFN, named_maskable_layers
 
-ray = pytest.importorskip("ray")
-
 CONFIG = LotteryConfig(rounds=2, iterations=300, eval_every=50, batch_size=32, lr=5e-3, validation=200)
 SWEEP = Sweep(CONFIG, seeds=(0, 1), dataset="digits", arch=(24, 16))
 CHAINS = ("rate0.2-rewind0/seed-0", "rate0.2-rewind0/seed-1")
@@ -37,6 +36,7 @@ CHAINS = ("rate0.2-rewind0/seed-0", "rate0.2-rewind0/seed-1")
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module (2 CPUs, loopback only); run_sweep uses it and leaves it running."""
+    ray = pytest.importorskip("ray")
     ray.init(
         address="local",
         num_cpus=2,
@@ -256,6 +256,7 @@ def _free_port():
 
 @pytest.mark.slow
 def test_the_command_joins_a_running_cluster_with_address(tmp_path):
+    pytest.importorskip("ray")
     port = _free_port()
     head = subprocess.Popen(
         [
