@@ -215,6 +215,9 @@ def run_sweep(
         else:
             folder.restart()
             todo.append((spec, folder))
+    # Longest first: the chains that have the most networks left start first, so the last ones to finish
+    # are short (a resumed sweep ends sooner on a few workers).
+    todo.sort(key=lambda chain: chain[1].networks_done - networks_in(chain[0].config))
     total = sum(networks_in(spec.config) for spec in specs)
     done = sum(folder.networks_done for folder in folders)
     emit(SweepEvent("planned", networks=total, networks_done=done, chains=len(todo), backend=chosen))
