@@ -136,7 +136,8 @@ def ray_events(chains: Sequence[tuple[ChainSpec, Checkpoint | None]]) -> Iterato
         running[task.options(**options).remote(spec, resume)] = index
     try:
         while running:
-            ready, _ = ray.wait(list(running), num_returns=1)
+            # A timeout, so that Ctrl-C reaches Python while every chain is still training.
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for generator in ready:
                 index = running[generator]
                 try:
