@@ -130,7 +130,7 @@ def test_error_paths_name_the_value():
         masks_by_amount(weights, "half")
     with pytest.raises(PruningError, match="unknown scope 'all'"):
         masks_by_amount(weights, 0.1, scope="all")
-    with pytest.raises(PruningError, match="threshold must be a non-negative number, got -1"):
+    with pytest.raises(PruningError, match="threshold must be a finite non-negative number, got -1"):
         masks_by_threshold(weights, -1)
     with pytest.raises(PruningError, match=r"percentage 120 is outside \[0, 100\]"):
         prune_network_by_saliency(MaskedDeepFFN(3, 2, [2]), 120)

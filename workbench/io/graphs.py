@@ -21,7 +21,17 @@ In both formats int, str and tuple labels survive a round trip exactly, as do
 str/int/float/bool node, edge and graph attributes, the node order and the
 edge order. A directed file loads as ``nx.DiGraph``, an undirected one as
 ``nx.Graph`` (orient it with :func:`workbench.graph.to_dag`). Anything
-unreadable raises :class:`GraphFileError` naming the problem and the file.
+unreadable raises :class:`GraphFileError` naming the problem and the file:
+among others a GraphML node without an ``id`` or an edge without a ``source``
+or ``target``, a node-link ``"directed"`` or ``"multigraph"`` that is not a
+JSON ``true``/``false``, and JSON (a node-link file, a ``wb_label``) nested
+deeper than ``max_json_depth``.
+
+Reading is bounded by :class:`~workbench.limits.Limits` (default
+:data:`~workbench.limits.DEFAULT_LIMITS`): the file's bytes are checked before
+it is parsed, its XML elements or JSON values (counted with a byte scan) and
+its vertex and edge tags or entries before the graph is built; a file over a
+limit raises :class:`~workbench.errors.LimitError` naming the limit.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import io
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable
 from pathlib import Path
@@ -39,6 +50,8 @@ import networkx as nx
 
 from workbench.errors import GraphFileError
 from workbench.graph import check_dag
+from workbench.io import jsonsafe
+from workbench.limits import DEFAULT_LIMITS, Limits, check_graph_size, check_upload_bytes, check_upload_elements
 
 __all__ = [
     "GRAPH_FORMATS",
@@ -58,6 +71,9 @@ GRAPH_FORMATS: tuple[str, ...] = ("graphml", "json")
 #: GraphML node attribute holding the node's label as JSON text.
 LABEL_ATTRIBUTE = "wb_label"
 _SCALARS = (str, int, float, bool)
+#: A GraphML node or edge start tag, with or without a namespace prefix.
+_NODE_TAG = re.compile(rb"<(?:[\w.-]+:)?node[\s/>]")
+_EDGE_TAG = re.compile(rb"<(?:[\w.-]+:)?edge[\s/>]")
 
 
 # ------------------------------------------------------------------------- labels
@@ -220,13 +236,17 @@ def _to_graphml(graph: nx.Graph) -> bytes:
 # ------------------------------------------------------------------------- reading
 
 
-def graph_from_bytes(data: bytes, fmt: GraphFormat | str, *, name: str | None = None) -> nx.Graph:
+def graph_from_bytes(
+    data: bytes, fmt: GraphFormat | str, *, name: str | None = None, limits: Limits | None = None
+) -> nx.Graph:
     """Read a graph written by :func:`graph_to_bytes` (or another GraphML/node-link writer).
 
     Args:
         data: the file's bytes.
         fmt: ``"graphml"`` or ``"json"``.
         name: the file name, used in error messages.
+        limits: size limits checked before parsing and before building
+            (default :data:`~workbench.limits.DEFAULT_LIMITS`).
 
     Returns:
         ``nx.DiGraph`` for a directed file, ``nx.Graph`` for an undirected
@@ -235,47 +255,66 @@ def graph_from_bytes(data: bytes, fmt: GraphFormat | str, *, name: str | None = 
     Raises:
         GraphFileError: empty or malformed data, or not a graph; the message
             names the problem and ``name``.
+        LimitError: more bytes, elements, vertices or edges than ``limits`` allow.
     """
     fmt = _check_format(fmt)
+    limits = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(data, bytes | bytearray | memoryview):
         raise GraphFileError(f"expected bytes{file_note(name)}, got {type(data).__name__}")
+    check_upload_bytes(len(data), limits, name=name)
     data = bytes(data)
     if not data.strip():
         raise GraphFileError(f"the graph file{file_note(name)} is empty")
-    graph = _from_json(data, name) if fmt == "json" else _from_graphml(data, name)
-    return graph
+    if fmt == "json":
+        return _from_json(data, name, limits)
+    return _from_graphml(data, name, limits)
 
 
-def _from_json(data: bytes, name: str | None) -> nx.Graph:
+def _flag(doc: dict, key: str, default: bool, where: str) -> bool:
+    """``doc[key]`` as a JSON boolean (``true``/``false``), ``default`` when absent."""
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise GraphFileError(f"{key!r}{where} must be true or false, got {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _from_json(data: bytes, name: str | None, limits: Limits = DEFAULT_LIMITS) -> nx.Graph:
     where = file_note(name)
+    check_upload_elements(jsonsafe.json_elements(data), limits, name=name)
     try:
-        doc = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GraphFileError(f"the graph file{where} is not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise GraphFileError(f"invalid JSON{where}: {exc}") from exc
+    doc = jsonsafe.loads(text, error=GraphFileError, what=f"the graph file{where}", limits=limits)
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
         raise GraphFileError(f"not a node-link graph{where}: expected a JSON object with a 'nodes' list")
     edges = doc.get("edges", doc.get("links", []))
     if not isinstance(edges, list):
         raise GraphFileError(f"not a node-link graph{where}: 'edges' must be a list")
-    if doc.get("multigraph"):
+    if _flag(doc, "multigraph", False, where):
         raise GraphFileError(f"the graph{where} is a multigraph; parallel edges are not supported")
+    directed = _flag(doc, "directed", True, where)
     attrs = doc.get("graph", {})
     if not isinstance(attrs, dict):
         raise GraphFileError(f"not a node-link graph{where}: 'graph' must be an object")
-    graph = nx.DiGraph() if doc.get("directed", True) else nx.Graph()
+    check_graph_size(len(doc["nodes"]), len(edges), limits, what=f"the graph{where}")
+    graph = nx.DiGraph() if directed else nx.Graph()
     graph.graph.update(attrs)
     for i, node in enumerate(doc["nodes"]):
         if not isinstance(node, dict) or "id" not in node:
-            raise GraphFileError(f"node #{i}{where} must be an object with an 'id', got {node!r}")
+            raise GraphFileError(f"node #{i}{where} must be an object with an 'id', got {_short(node)}")
         label = _json_label(node["id"], f"node #{i}", where)
         if label in graph:
             raise GraphFileError(f"node {label!r} appears twice{where}")
         graph.add_node(label, **{k: v for k, v in node.items() if k != "id"})
     for i, edge in enumerate(edges):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
-            raise GraphFileError(f"edge #{i}{where} must be an object with 'source' and 'target', got {edge!r}")
+            raise GraphFileError(f"edge #{i}{where} must be an object with 'source' and 'target', got {_short(edge)}")
         u = _json_label(edge["source"], f"edge #{i}", where)
         v = _json_label(edge["target"], f"edge #{i}", where)
         for end in (u, v):
@@ -296,14 +335,21 @@ def _json_label(value: Any, what: str, where: str) -> Hashable:
     return label
 
 
-def _from_graphml(data: bytes, name: str | None) -> nx.Graph:
+def _from_graphml(data: bytes, name: str | None, limits: Limits = DEFAULT_LIMITS) -> nx.Graph:
     where = file_note(name)
+    check_upload_elements(data.count(b"<"), limits, name=name)  # every XML element starts with one
+    nodes, edges = len(_NODE_TAG.findall(data)), len(_EDGE_TAG.findall(data))
+    check_graph_size(nodes, edges, limits, what=f"the graph{where}")
     try:
         raw = nx.read_graphml(io.BytesIO(data))
     except ET.ParseError as exc:
         raise GraphFileError(f"invalid XML{where}: {exc}") from exc
     except (nx.NetworkXError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise GraphFileError(f"invalid GraphML{where}: {exc}") from exc
+    except RecursionError as exc:  # nested graphs (yfiles groups), read recursively by networkx
+        raise GraphFileError(f"the GraphML{where} nests graphs too deeply") from exc
+    if "None" in raw:  # networkx names a node without an id, or a missing edge end, 'None'
+        _check_ids(data, where)
     if raw.is_multigraph():
         raise GraphFileError(f"the graph{where} has parallel edges, which are not supported")
     labels = {}
@@ -311,11 +357,10 @@ def _from_graphml(data: bytes, name: str | None) -> nx.Graph:
         if LABEL_ATTRIBUTE not in attrs:
             labels[node] = node
             continue
-        text = attrs[LABEL_ATTRIBUTE]
-        try:
-            labels[node] = _json_label(json.loads(str(text)), f"vertex {node!r}", where)
-        except json.JSONDecodeError as exc:
-            raise GraphFileError(f"vertex {node!r}{where} has a malformed {LABEL_ATTRIBUTE} {text!r}: {exc}") from exc
+        text = str(attrs[LABEL_ATTRIBUTE])
+        what = f"the {LABEL_ATTRIBUTE} of vertex {_short(node)}{where}"
+        value = jsonsafe.loads(text, error=GraphFileError, what=what, limits=limits)
+        labels[node] = _json_label(value, f"vertex {_short(node)}", where)
     if len(set(labels.values())) != len(labels):
         raise GraphFileError(f"two vertices{where} have the same {LABEL_ATTRIBUTE}")
     graph = nx.DiGraph() if raw.is_directed() else nx.Graph()
@@ -325,6 +370,23 @@ def _from_graphml(data: bytes, name: str | None) -> nx.Graph:
     )
     graph.add_edges_from((labels[u], labels[v], attrs) for u, v, attrs in raw.edges(data=True))
     return graph
+
+
+def _check_ids(data: bytes, where: str) -> None:
+    """Refuse GraphML nodes without an ``id`` and edges without a ``source`` or ``target``."""
+    root = ET.fromstring(data)
+    nodes = edges = 0
+    for element in root.iter():
+        tag = element.tag.rsplit("}", 1)[-1] if isinstance(element.tag, str) else ""
+        if tag == "node":
+            if element.get("id") is None:
+                raise GraphFileError(f"node #{nodes}{where} has no 'id'")
+            nodes += 1
+        elif tag == "edge":
+            missing = [end for end in ("source", "target") if element.get(end) is None]
+            if missing:
+                raise GraphFileError(f"edge #{edges}{where} has no {' and no '.join(repr(m) for m in missing)}")
+            edges += 1
 
 
 def save_graph(graph: nx.Graph, path: str | os.PathLike) -> None:
@@ -340,15 +402,19 @@ def save_graph(graph: nx.Graph, path: str | os.PathLike) -> None:
         raise GraphFileError(f"cannot write {os.fspath(path)!r}: {exc}") from exc
 
 
-def load_graph(path: str | os.PathLike, *, require_dag: bool = False) -> nx.Graph:
+def load_graph(path: str | os.PathLike, *, require_dag: bool = False, limits: Limits | None = None) -> nx.Graph:
     """Read a graph file written by :func:`save_graph` (format from the suffix).
 
     Args:
         path: a ``.graphml`` or ``.json`` file.
         require_dag: also run :func:`workbench.graph.check_dag` on the result.
+        limits: size limits (default :data:`~workbench.limits.DEFAULT_LIMITS`;
+            :meth:`~workbench.limits.Limits.unlimited` for large trusted files).
+            The file's size is checked before it is read.
 
     Raises:
         GraphFileError: unknown suffix, missing file, malformed content.
+        LimitError: a file over ``limits``.
         GraphError, CycleError, EmptyGraphError: with ``require_dag``, the
             graph is undirected, empty or cyclic.
 
@@ -358,11 +424,13 @@ def load_graph(path: str | os.PathLike, *, require_dag: bool = False) -> nx.Grap
         [(0, 0), (0, 1), (1, 0), (1, 1)]
     """
     fmt = format_of(path)
+    limits = DEFAULT_LIMITS if limits is None else limits
     try:
+        check_upload_bytes(Path(path).stat().st_size, limits, name=Path(path).name)
         data = Path(path).read_bytes()
     except OSError as exc:
         raise GraphFileError(f"cannot read {os.fspath(path)!r}: {exc}") from exc
-    graph = graph_from_bytes(data, fmt, name=Path(path).name)
+    graph = graph_from_bytes(data, fmt, name=Path(path).name, limits=limits)
     if require_dag:
         check_dag(graph)
     return graph

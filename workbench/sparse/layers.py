@@ -14,6 +14,8 @@ Two layers share this behaviour through :class:`MaskedLayer`:
 
 from __future__ import annotations
 
+import math
+import numbers
 import weakref
 
 import torch
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from workbench.errors import MaskError
+from workbench.errors import MaskError, PruningError
 
 __all__ = ["MaskedEdgeLayer", "MaskedLayer", "MaskedLinearLayer", "as_bool_mask"]
 
@@ -158,8 +160,23 @@ class MaskedLayer:
         """Mask every weight with ``|w| <= theta``; already masked weights stay masked.
 
         Reviving weights needs an explicit :meth:`reset_mask`.
+
+        Raises:
+            PruningError: ``theta`` is not a finite non-negative number, or the
+                weight holds NaN or inf (which no threshold can rank); the mask
+                is unchanged then.
         """
-        self.set_mask(self.mask & (self.weight.abs() > theta))
+        if isinstance(theta, bool) or not isinstance(theta, numbers.Real) or not math.isfinite(theta) or theta < 0:
+            raise PruningError(f"theta must be a finite non-negative number, got {theta!r}")
+        weight = self.weight.detach()
+        finite = torch.isfinite(weight)
+        if not bool(finite.all()):
+            bad = int(weight.numel() - finite.sum())
+            raise PruningError(
+                f"{type(self).__name__} {tuple(weight.shape)} has {bad} non-finite weights (NaN or inf); "
+                "recompute_mask cannot threshold them"
+            )
+        self.set_mask(self.mask & (weight.abs() > theta))
 
     def reset_mask(self) -> None:
         """Turn every connection of the layer on again."""
