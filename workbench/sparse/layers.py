@@ -156,15 +156,12 @@ class MaskedLayer:
         self.weight.masked_fill_(~self.mask, 0.0)
 
     @torch.no_grad()
-    def recompute_mask(self, theta: float = DEFAULT_THETA) -> None:
-        """Mask every weight with ``|w| <= theta``; already masked weights stay masked.
-
-        Reviving weights needs an explicit :meth:`reset_mask`.
+    def check_recompute(self, theta: float, name: str = "") -> None:
+        """Raise unless :meth:`recompute_mask` can run with ``theta`` (``name`` labels the layer in messages).
 
         Raises:
             PruningError: ``theta`` is not a finite non-negative number, or the
-                weight holds NaN or inf (which no threshold can rank); the mask
-                is unchanged then.
+                weight holds NaN or inf (which no threshold can rank).
         """
         if isinstance(theta, bool) or not isinstance(theta, numbers.Real) or not math.isfinite(theta) or theta < 0:
             raise PruningError(f"theta must be a finite non-negative number, got {theta!r}")
@@ -172,11 +169,25 @@ class MaskedLayer:
         finite = torch.isfinite(weight)
         if not bool(finite.all()):
             bad = int(weight.numel() - finite.sum())
+            what = f"layer {name!r}" if name else f"{type(self).__name__} {tuple(weight.shape)}"
             raise PruningError(
-                f"{type(self).__name__} {tuple(weight.shape)} has {bad} non-finite weights (NaN or inf); "
+                f"{what} has {bad} non-finite weight{'s' if bad != 1 else ''} (NaN or inf); "
                 "recompute_mask cannot threshold them"
             )
-        self.set_mask(self.mask & (weight.abs() > theta))
+
+    @torch.no_grad()
+    def recompute_mask(self, theta: float = DEFAULT_THETA) -> None:
+        """Mask every weight with ``|w| <= theta``; already masked weights stay masked.
+
+        Reviving weights needs an explicit :meth:`reset_mask`.
+
+        Raises:
+            PruningError: ``theta`` is not a finite non-negative number, or the
+                weight holds NaN or inf (see :meth:`check_recompute`); the mask
+                is unchanged then.
+        """
+        self.check_recompute(theta)
+        self.set_mask(self.mask & (self.weight.detach().abs() > theta))
 
     def reset_mask(self) -> None:
         """Turn every connection of the layer on again."""
