@@ -733,3 +733,42 @@ def test_a_deeply_nested_checkpoint_structure_is_a_checkpoint_error():
     )
     with pytest.raises(CheckpointError, match="bad structure: .*levels of nesting"):
         checkpoint_from_bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("body", "edgedefault", "match"),
+    [
+        (
+            b'<node id="a"/><node id="b"/><edge source="a" target="b"/><edge source="a" target="b"/>',
+            "directed",
+            "parallel",
+        ),
+        (
+            b'<node id="a"/><node id="b"/><edge source="a" target="b"/><edge source="b" target="a"/>',
+            "undirected",
+            "parallel",
+        ),
+        (b'<node id="a"/><edge source="a" target="a" directed="false"/>', "directed", "directed=false edge"),
+        (b'<node id="a"/><edge source="a" target="a" directed="true"/>', "undirected", "directed=true edge"),
+        (
+            b'<node id="a"/></graph><graph edgedefault="directed"><node id="b"/>',
+            "directed",
+            "expected one <graph> element, found 2",
+        ),
+    ],
+)
+def test_malformed_graphml_structure(body, edgedefault, match):
+    head = GRAPHML_HEAD.replace(b'edgedefault="directed"', b'edgedefault="%s"' % edgedefault.encode())
+    with pytest.raises(GraphFileError, match=match):
+        graph_from_bytes(head + body + b"</graph></graphml>", "graphml")
+
+
+def test_graphml_edge_ids_and_undeclared_vertices_load_as_networkx_reads_them():
+    data = (
+        GRAPHML_HEAD
+        + b'<node id="a"/><edge id="e1" source="a" target="z"/><edge source="z" target="y"/></graph></graphml>'
+    )
+    graph = graph_from_bytes(data, "graphml")
+    expected = nx.read_graphml(io.BytesIO(data))
+    assert list(graph.nodes) == list(expected.nodes) == ["a", "z", "y"]
+    assert list(graph.edges(data=True)) == list(expected.edges(data=True)) == [("a", "z", {"id": "e1"}), ("z", "y", {})]

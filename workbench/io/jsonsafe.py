@@ -80,8 +80,9 @@ def loads(
         error: the text is nested too deeply, is not UTF-8, or is not JSON;
             the message names ``what``.
     """
+    nested = not isinstance(text, str) or "[" in text or "{" in text  # a scalar needs no scan
     try:
-        check_json_depth(json_depth(text), limits, what=what)
+        check_json_depth(json_depth(text) if nested else 0, limits, what=what)
     except LimitError as exc:
         raise error(str(exc)) from exc
     try:
