@@ -39,18 +39,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
-import warnings
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Literal
 
 import networkx as nx
-from networkx.readwrite.graphml import GraphMLReader
 
 from workbench.errors import GraphFileError
 from workbench.graph import check_dag
 from workbench.io import jsonsafe
+from workbench.io.graphml_reader import read_graphml_bytes
 from workbench.io.labels import (
     LABEL_ATTRIBUTE,
     decode_label,
@@ -77,9 +74,6 @@ __all__ = [
 GraphFormat = Literal["graphml", "json"]
 GRAPH_FORMATS: tuple[str, ...] = ("graphml", "json")
 _SCALARS = (str, int, float, bool)
-#: A GraphML node or edge start tag, with or without a namespace prefix.
-_NODE_TAG = re.compile(rb"<(?:[\w.-]+:)?node[\s/>]")
-_EDGE_TAG = re.compile(rb"<(?:[\w.-]+:)?edge[\s/>]")
 
 
 def format_of(path: str | os.PathLike) -> GraphFormat:
@@ -236,7 +230,7 @@ def graph_from_bytes(
         raise GraphFileError(f"the graph file{file_note(name)} is empty")
     if fmt == "json":
         return _from_json(data, name, limits)
-    return _from_graphml(data, name, limits)
+    return read_graphml_bytes(data, name, limits)
 
 
 def _flag(doc: dict, key: str, default: bool, where: str) -> bool:
@@ -289,91 +283,6 @@ def _from_json(data: bytes, name: str | None, limits: Limits = DEFAULT_LIMITS) -
         if graph.has_edge(u, v):
             raise GraphFileError(f"edge {u!r} -> {v!r} appears twice{where}; parallel edges are not supported")
         graph.add_edge(u, v, **{k: val for k, val in edge.items() if k not in ("source", "target")})
-    return graph
-
-
-class _GraphMLReader(GraphMLReader):
-    """networkx's GraphML reader, refusing missing ids, with the edges collected in a list.
-
-    networkx adds every edge to a multigraph one call at a time and then copies
-    it into a ``DiGraph``; collecting the edges and building the graph once
-    takes about a third less time. Keys, data types, defaults and nested graphs
-    are read by networkx as before.
-    """
-
-    def __init__(self, where: str) -> None:
-        super().__init__(node_type=str, force_multigraph=True)
-        self.where = where
-        self.edges: list[tuple[str, str, dict]] = []
-        self.parallel = False
-        self._pairs: set = set()
-        self._nodes = 0
-
-    def add_node(self, G, node_xml, graphml_keys, defaults):
-        if node_xml.get("id") is None:
-            raise GraphFileError(f"node #{self._nodes}{self.where} has no 'id'")
-        self._nodes += 1
-        super().add_node(G, node_xml, graphml_keys, defaults)
-
-    def add_edge(self, G, edge_element, graphml_keys):
-        if edge_element.find(f"{{{self.NS_GRAPHML}}}port") is not None:
-            warnings.warn("GraphML port tag not supported.", stacklevel=2)  # as networkx's reader does
-        directed = edge_element.get("directed")
-        if directed == ("false" if G.is_directed() else "true"):
-            raise nx.NetworkXError(f"directed={directed} edge found in a graph with the other edgedefault")
-        source, target = edge_element.get("source"), edge_element.get("target")
-        if source is None or target is None:
-            missing = " and no ".join(repr(end) for end, v in (("source", source), ("target", target)) if v is None)
-            raise GraphFileError(f"edge #{len(self.edges)}{self.where} has no {missing}")
-        pair = (source, target) if G.is_directed() else frozenset((source, target))
-        self.parallel = self.parallel or pair in self._pairs
-        self._pairs.add(pair)
-        data = self.decode_data_elements(graphml_keys, edge_element)
-        edge_id = edge_element.get("id")
-        if edge_id:  # kept as an attribute, as networkx does for graphs without parallel edges
-            data["id"] = edge_id
-        self.edges.append((source, target, data))
-
-
-def _from_graphml(data: bytes, name: str | None, limits: Limits = DEFAULT_LIMITS) -> nx.Graph:
-    where = file_note(name)
-    check_upload_elements(data.count(b"<"), limits, name=name)  # every XML element starts with one
-    nodes, edges = len(_NODE_TAG.findall(data)), len(_EDGE_TAG.findall(data))
-    check_graph_size(nodes, edges, limits, what=f"the graph{where}")
-    reader = _GraphMLReader(where)
-    try:
-        graphs = list(reader(string=data))
-    except GraphFileError:
-        raise
-    except ET.ParseError as exc:
-        raise GraphFileError(f"invalid XML{where}: {exc}") from exc
-    except (nx.NetworkXError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise GraphFileError(f"invalid GraphML{where}: {exc}") from exc
-    except RecursionError as exc:  # nested graphs (yfiles groups), read recursively by networkx
-        raise GraphFileError(f"the GraphML{where} nests graphs too deeply") from exc
-    if len(graphs) != 1:
-        raise GraphFileError(f"invalid GraphML{where}: expected one <graph> element, found {len(graphs)}")
-    if reader.parallel:
-        raise GraphFileError(f"the graph{where} has parallel edges, which are not supported")
-    raw = graphs[0]
-    labels = {}
-    for node, attrs in raw.nodes(data=True):
-        if LABEL_ATTRIBUTE not in attrs:
-            labels[node] = node
-            continue
-        text = str(attrs[LABEL_ATTRIBUTE])
-        what = f"the {LABEL_ATTRIBUTE} of vertex {short_repr(node)}{where}"
-        value = jsonsafe.loads(text, error=GraphFileError, what=what, limits=limits)
-        labels[node] = json_label(value, f"vertex {short_repr(node)}", where)
-    if len(set(labels.values())) != len(labels):
-        raise GraphFileError(f"two vertices{where} have the same {LABEL_ATTRIBUTE}")
-    graph = nx.DiGraph() if raw.is_directed() else nx.Graph()
-    graph.graph.update({k: v for k, v in raw.graph.items() if not (k in ("node_default", "edge_default") and v == {})})
-    graph.add_nodes_from(
-        (labels[v], {k: x for k, x in attrs.items() if k != LABEL_ATTRIBUTE}) for v, attrs in raw.nodes(data=True)
-    )
-    # an edge may name a vertex no <node> declares (GraphML allows it): it is added with its id as label
-    graph.add_edges_from((labels.get(u, u), labels.get(v, v), attrs) for u, v, attrs in reader.edges)
     return graph
 
 
