@@ -51,10 +51,10 @@ def create_app(sample: str | None = None, *, session_limit: int = 32) -> Dash:
         ValueError: ``sample`` is not one of :func:`workbench.samples.list_samples`.
     """
     from workbench.app.callbacks import register_callbacks
-    from workbench.app.layout import serve_layout
-    from workbench.app.session import SessionStore
-    from workbench.app.start import session_factory
-    from workbench.app.workspace import DatasetCache
+    from workbench.app.state.sessions import SessionStore
+    from workbench.app.state.start import session_factory
+    from workbench.app.state.workspace import DatasetCache
+    from workbench.app.views.page import serve_layout
 
     if sample is not None:
         from workbench.samples import list_samples
