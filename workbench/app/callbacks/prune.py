@@ -40,12 +40,10 @@ def summary_lines(preview: Preview, *, unpruned: float | None, test_samples: int
     kept = sum(r[1] for r in preview.rows)
     designed = sum(r[2] for r in preview.rows)
     pruned = designed - kept
-    lines = [
-        f"{kept:,} of {designed:,} connections kept ({pruned / designed:.1%} pruned)" if designed else "no connections",
-        f"{preview.remaining:,} of {preview.total:,} parameters left",
-    ]
+    share = f" ({pruned / designed:.0%} pruned)" if designed else ""
+    lines = [f"{kept:,}/{designed:,} connections{share} · {preview.remaining:,}/{preview.total:,} parameters"]
     if preview.accuracy is not None and not math.isnan(preview.accuracy):
-        base = f" (now {unpruned:.1%})" if unpruned is not None else ""
+        base = f", before {unpruned:.1%}" if unpruned is not None else ""
         on = f" on {test_samples:,} samples" if test_samples else ""
         lines.append(f"test accuracy{on}: {preview.accuracy:.1%}{base}")
     return lines
@@ -139,7 +137,7 @@ def register(app, store) -> None:
             p, unpruned=ws.unpruned_accuracy(), test_samples=PREVIEW_SAMPLES if samples > PREVIEW_SAMPLES else None
         )
         if ws.previewing:
-            lines.append("A preview: Apply writes it into the model.")
+            lines[-1] += " · a preview: Apply writes it"
         out = {
             "density": density_figure(p.rows),
             "histogram": histogram_figure(snap.counts, snap.edges, p.threshold),

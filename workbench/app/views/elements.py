@@ -225,9 +225,9 @@ def _mask_styles(large: bool) -> list[dict]:
             "style": {
                 "line-style": "dashed",
                 "line-dash-pattern": [4, 4],
-                "line-color": "#cbd5e1",
-                "target-arrow-color": "#cbd5e1",
-                "opacity": 0.55,
+                "line-color": "#94a3b8",
+                "target-arrow-color": "#94a3b8",
+                "opacity": 0.7,
                 "width": 1 * scale,
             },
         },
