@@ -58,7 +58,7 @@ CANVAS_OUTPUTS = {
 
 def _drawn_size(session: Session) -> int:
     canvas = session.canvas()
-    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges() + len(canvas.drawing.points) // 4
+    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges()
 
 
 def _overview(session: Session) -> bool:

@@ -48,9 +48,9 @@ __all__ = [
 
 #: Above this many vertices (or ten times as many edges), labels are hidden and vertices drawn small.
 LARGE_GRAPH = 150
-#: Above this many vertices + edges + bends the canvas shows a server-drawn picture first and loads the
+#: Above this many vertices + edges the canvas shows a server-drawn picture first and loads the
 #: editable Cytoscape canvas only on request (Cytoscape needs seconds to add ten thousand elements here).
-OVERVIEW_GRAPH = 4000
+OVERVIEW_GRAPH = 3000
 
 ACCENT = "#2563eb"
 POSITIVE = "#e8710a"  # weight > 0 (TensorFlow Playground's orange)

@@ -268,43 +268,46 @@ def boundary_figure(
     labels: np.ndarray,
     *,
     height: int = 185,
-) -> go.Figure:
+) -> dict:
     """Decision boundary of a 2-D classifier: a heat map of ``P(class 1)`` (``[len(ys), len(xs)]``) and the data.
 
-    The heat map is always trace 0, so :func:`boundary_patch` can replace its values during training;
+    A plain figure dict (it is redrawn while training and on slider moves; skipping Plotly's validation keeps
+    that fast). The heat map is trace 0, so :func:`boundary_patch` can replace its values;
     ``probability=None`` (no model yet) draws it blank.
     """
     if probability is None:
         probability = np.full((len(ys), len(xs)), 0.5)
     traces = [
-        go.Heatmap(
-            x=xs,
-            y=ys,
-            z=probability,
-            zmin=0,
-            zmax=1,
-            colorscale=[[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
-            showscale=False,
-            hoverinfo="skip",
-        )
+        {
+            "type": "heatmap",
+            "x": np.round(xs, 4).tolist(),
+            "y": np.round(ys, 4).tolist(),
+            "z": np.round(probability, 3).tolist(),
+            "zmin": 0,
+            "zmax": 1,
+            "colorscale": [[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
+            "showscale": False,
+            "hoverinfo": "skip",
+        }
     ]
     for k, colour in ((0, "#1a73e8"), (1, "#e8710a")):
         pick = labels == k
         traces.append(
-            go.Scatter(
-                x=points[pick, 0],
-                y=points[pick, 1],
-                mode="markers",
-                name=f"class {k}",
-                marker={"color": colour, "size": 4, "line": {"color": "#ffffff", "width": 0.5}},
-            )
+            {
+                "type": "scattergl",
+                "x": np.round(points[pick, 0], 3).tolist(),
+                "y": np.round(points[pick, 1], 3).tolist(),
+                "mode": "markers",
+                "name": f"class {k}",
+                "marker": {"color": colour, "size": 4, "line": {"color": "#ffffff", "width": 0.5}},
+                "hoverinfo": "skip",
+            }
         )
     layout = _base_layout("Output: P(class 1) over the plane", height=height, showlegend=False)
     layout["margin"] = {"l": 28, "r": 8, "t": 24, "b": 22}
-    fig = go.Figure(traces, layout=layout)
-    fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], showgrid=False, zeroline=False, scaleanchor="x")
-    return fig
+    layout["xaxis"] = {"range": [float(xs[0]), float(xs[-1])], "showgrid": False, "zeroline": False}
+    layout["yaxis"] = {"range": [float(ys[0]), float(ys[-1])], "showgrid": False, "zeroline": False, "scaleanchor": "x"}
+    return {"data": traces, "layout": layout}
 
 
 def boundary_patch(probability: np.ndarray) -> Patch:
