@@ -56,6 +56,8 @@ from workbench.app import ids
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 HARD_TIMEOUT = 900.0  # seconds: no phase runs past this, whatever the sizes
+#: The header text that starts with the design's vertex count ("30 vertices · 60 edges · depth 7").
+COUNTS = getattr(ids, "COUNT_DESIGN", None) or ids.COUNT_VERTICES
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -268,9 +270,10 @@ class Tab:
             self.send("page load", cb)
 
     def counts(self, kind: str = "trivial") -> int | None:
-        response = self.send(kind, self.app.find(output=(ids.COUNT_VERTICES, "children")))
+        """The header's vertex count (a trivial request); None if the answer has none."""
+        response = self.send(kind, self.app.find(output=(COUNTS, "children")))
         try:
-            return int(response[ids.COUNT_VERTICES]["children"].replace(",", ""))
+            return int(re.match(r"\s*([\d,]+)", response[COUNTS]["children"])[1].replace(",", ""))
         except (TypeError, KeyError, ValueError):
             return None
 

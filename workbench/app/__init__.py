@@ -58,11 +58,11 @@ def create_app(sample: str | None = None, *, session_limit: int = 32, config: Se
         ValueError: ``sample`` is not one of :func:`workbench.samples.list_samples`.
     """
     from workbench.app.callbacks import register_callbacks
-    from workbench.app.layout import serve_layout
     from workbench.app.server import ServerConfig
-    from workbench.app.session import SessionStore
-    from workbench.app.start import session_factory
-    from workbench.app.workspace import DatasetCache
+    from workbench.app.state.sessions import SessionStore
+    from workbench.app.state.start import session_factory
+    from workbench.app.state.workspace import DatasetCache
+    from workbench.app.views.page import serve_layout
     from workbench.jobs import SlotPool
 
     config = ServerConfig() if config is None else config
