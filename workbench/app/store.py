@@ -424,24 +424,22 @@ class SessionStore(Generic[S]):
         self._disk.close()
 
 
-def _size(session: Spillable) -> int:
+def _ask(session: Spillable, method: str, fallback):
+    """``session.<method>()``, or ``fallback`` (logged) if it raises: one broken session must not stop the store."""
     try:
-        return max(0, int(session.nbytes()))
-    except Exception:  # a size is an estimate: a session that cannot tell counts as small, and we say so
-        log.warning("a session could not tell its size", exc_info=True)
-        return 0
+        return getattr(session, method)()
+    except Exception:
+        log.warning("a session's %s() failed", method, exc_info=True)
+        return fallback
+
+
+def _size(session: Spillable) -> int:
+    return max(0, int(_ask(session, "nbytes", 0)))  # a session that cannot tell its size counts as small
 
 
 def _busy(session: Spillable) -> bool:
-    try:
-        return bool(session.busy())
-    except Exception:
-        log.warning("a session could not tell whether it is busy", exc_info=True)
-        return True
+    return bool(_ask(session, "busy", True))  # ... and as busy: it is not spilled
 
 
 def _close(session: Spillable) -> None:
-    try:
-        session.close()
-    except Exception:
-        log.warning("a session could not be closed", exc_info=True)
+    _ask(session, "close", None)
