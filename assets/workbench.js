@@ -100,7 +100,10 @@
     setTimeout(() => {
       for (const id of ["design-canvas", "inspect-design", "inspect-extracted"]) {
         const cy = workbench.cy(id);
-        if (cy) { cy.resize(); }
+        if (!cy) continue;
+        const before = cy.width();
+        cy.resize();
+        if (before === 0 && cy.width() > 0) cy.fit(undefined, 24); // drawn while hidden: fit it now
       }
     }, 50);
     return names.map((name) => "screen screen-" + name + (name === (view || "workbench") ? "" : " hidden"));

@@ -37,10 +37,12 @@ def assets_folder() -> str:
     return str(here / "assets")
 
 
-def _warm_up() -> None:
-    """Import what the first optimizer pulls in (torch._dynamo, seconds) before anyone presses Start."""
+def _warm_up(datasets, names) -> None:
+    """Load the data sets a first page needs and import what the first optimizer pulls in (seconds each)."""
     import torch
 
+    for name in names:
+        datasets.get(name)
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
@@ -80,13 +82,14 @@ def create_app(sample: str | None = None, *, session_limit: int = 32, config: Se
         update_title=None,
         hooks={"layout_post": LAYOUT_POST_HOOK},
     )
-    store = SessionStore(session_factory(DatasetCache(), sample), limit=session_limit)
+    datasets = DatasetCache()
+    store = SessionStore(session_factory(datasets, sample), limit=session_limit)
     app.layout = serve_layout
     register_callbacks(app, store)
     app.workbench_sessions = store  # for tests and benchmarks
     app.workbench_config = config
     app.workbench_slots = SlotPool(config.training_slots)
-    threading.Thread(target=_warm_up, name="workbench-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(datasets, ["moons"]), name="workbench-warm-up", daemon=True).start()
     return app
 
 

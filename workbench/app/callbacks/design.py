@@ -58,7 +58,7 @@ CANVAS_OUTPUTS = {
 
 def _drawn_size(session: Session) -> int:
     canvas = session.canvas()
-    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges() + len(canvas.drawing.points) // 4
+    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges()
 
 
 def _overview(session: Session) -> bool:
@@ -171,23 +171,33 @@ def _payload(trigger, values: dict) -> tuple[str, dict]:
 def register(app, store) -> None:
     """Define the canvas's and the design sidebar's callbacks on ``app``."""
 
-    @app.callback(Output(ids.GEN_PARAMS, "children"), Input(ids.GENERATOR, "value"))
-    def generator_form(name):
+    @session_callback(
+        app,
+        store,
+        output={"params": Output(ids.GEN_PARAMS, "children")},
+        inputs={"name": Input(ids.GENERATOR, "value"), "design_version": Input(ids.DESIGN_VERSION, "data")},
+    )
+    def generator_form(session: Session, *, name, design_version):
+        """The generator's parameters, filled in from the design when it came from this generator."""
         gen = GENERATORS.get(name)
         if gen is None:
-            return []
-        return [
-            html.Div(
-                [
-                    html.Label(p.label, className="field-label"),
-                    number_input({"type": ids.GEN_PARAM, "name": p.name}, p.default, step="any" if p.kind == "float" else 1)
-                    if p.kind != "sizes"
-                    else _text_input(p),
-                ],
-                className="field",
-            )
-            for p in gen.params
-        ]
+            return {"params": []}
+        source = session.source
+        values = dict(source.values) if source.kind == "generator" and source.name == name else {}
+        return {"params": [_param_field(p, values.get(p.name, p.default)) for p in gen.params]}
+
+    @session_callback(
+        app,
+        store,
+        output={"generator": Output(ids.GENERATOR, "value"), "seed": Output(ids.GEN_SEED, "value")},
+        inputs={"page": Input(ids.PAGE, "data"), "design_version": Input(ids.DESIGN_VERSION, "data")},
+    )
+    def generator_of_design(session: Session, *, page, design_version):
+        """A design made by a generator (a share link's too) shows its generator and seed."""
+        source = session.source
+        if source.kind != "generator":
+            return {}
+        return {"generator": source.name, "seed": source.seed}
 
     @session_callback(
         app,
@@ -313,7 +323,11 @@ def register(app, store) -> None:
         return {"file": dcc.send_bytes(data, name), "alert": None}
 
 
-def _text_input(param):
-    return dcc.Input(
-        id={"type": ids.GEN_PARAM, "name": param.name}, value=param.default, type="text", debounce=True, className="input"
-    )
+def _param_field(param, value) -> html.Div:
+    """A labelled box for one generator parameter (layer sizes are text, the rest numbers)."""
+    id_ = {"type": ids.GEN_PARAM, "name": param.name}
+    if param.kind == "sizes":
+        control = dcc.Input(id=id_, value=value, type="text", debounce=True, className="input")
+    else:
+        control = number_input(id_, value, step="any" if param.kind == "float" else 1)
+    return html.Div([html.Label(param.label, className="field-label"), control], className="field")

@@ -23,7 +23,7 @@ from workbench.app.views.figures import density_figure, empty_figure, histogram_
 from workbench.app.views.widgets import alert
 from workbench.errors import WorkbenchError
 
-__all__ = ["register", "slider_marks", "summary_lines"]
+__all__ = ["preview_outputs", "register", "slider_marks", "summary_lines"]
 
 
 def slider_marks(ws: Workspace, mode: str) -> tuple[float, float, float, dict]:
@@ -40,15 +40,55 @@ def summary_lines(preview: Preview, *, unpruned: float | None, test_samples: int
     kept = sum(r[1] for r in preview.rows)
     designed = sum(r[2] for r in preview.rows)
     pruned = designed - kept
-    lines = [
-        f"{kept:,} of {designed:,} connections kept ({pruned / designed:.1%} pruned)" if designed else "no connections",
-        f"{preview.remaining:,} of {preview.total:,} parameters left",
-    ]
+    share = f" ({pruned / designed:.0%} pruned)" if designed else ""
+    lines = [f"{kept:,}/{designed:,} connections{share} · {preview.remaining:,}/{preview.total:,} parameters"]
     if preview.accuracy is not None and not math.isnan(preview.accuracy):
-        base = f" (now {unpruned:.1%})" if unpruned is not None else ""
+        base = f", before {unpruned:.1%}" if unpruned is not None else ""
         on = f" on {test_samples:,} samples" if test_samples else ""
         lines.append(f"test accuracy{on}: {preview.accuracy:.1%}{base}")
     return lines
+
+
+def preview_outputs(session, setting: PruneSetting, *, whole: bool = True) -> dict:
+    """Everything a slider move redraws: the mask codes on the graph (or its picture), the detail plots,
+    the output, the lines under the slider and the tapped vertex's card.
+
+    ``whole=False`` (a move of the slider, not a new model) sends the decision boundary as a patch.
+    """
+    ws = session.workspace
+    try:
+        p = ws.preview_masks(setting)
+    except WorkbenchError as err:
+        hint = "Build or load a model to prune it" if ws.model is None else str(err)
+        empty = empty_figure(hint, title="Connections kept", x_title="connections").to_plotly_json()
+        return {"density": empty, "histogram": empty_figure(hint, x_title="|weight|").to_plotly_json(),
+                "label": "", "summary": "", "alert": None}
+    snap = ws.snapshot
+    number = setting.value
+    if setting.mode == "percent":
+        cut = f" · |w| ≤ {p.threshold:.3g}" if p.threshold is not None and number > 0 else ""
+        scope = " in every layer" if setting.scope == "layer" else ""
+        label = f"prune {number:.1f}% of the remaining weights{cut}{scope}"
+    else:
+        label = f"prune every weight with |w| ≤ {number:.4g}"
+    samples = ws.dataset.n_test
+    lines = summary_lines(
+        p, unpruned=ws.unpruned_accuracy(), test_samples=PREVIEW_SAMPLES if samples > PREVIEW_SAMPLES else None
+    )
+    if ws.previewing:
+        lines[-1] += " · a preview: Apply writes it"
+    out = {
+        "density": density_figure(p.rows),
+        "histogram": histogram_figure(snap.counts, snap.edges, p.threshold),
+        "label": label,
+        "summary": [html.Div(line) for line in lines],
+        "alert": None,
+        "output": output_figure(session, patch=not whole),
+        **mask_outputs(session),
+    }
+    if session.selected is not None:
+        out["card"] = card_outputs(session)["card"]
+    return out
 
 
 def register(app, store) -> None:
@@ -121,37 +161,7 @@ def register(app, store) -> None:
         mode = mode if mode in ("percent", "threshold") else "percent"
         number = read_number(0 if value is None else value, "Pruning slider", low=0)
         setting = PruneSetting(mode, scope if scope in ("global", "layer") and mode == "percent" else "global", number)
-        try:
-            p = ws.preview_masks(setting)
-        except WorkbenchError as err:
-            hint = "Build or load a model to prune it" if ws.model is None else str(err)
-            empty = empty_figure(hint, title="Connections kept", x_title="connections").to_plotly_json()
-            return {"density": empty, "histogram": empty_figure(hint, x_title="|weight|").to_plotly_json(),
-                    "label": "", "summary": "", "alert": None}
-        snap = ws.snapshot
-        if mode == "percent":
-            cut = f" · |w| ≤ {p.threshold:.3g}" if p.threshold is not None and number > 0 else ""
-            label = f"prune {number:.1f}% of the remaining weights{cut}" + (" in every layer" if setting.scope == "layer" else "")
-        else:
-            label = f"prune every weight with |w| ≤ {number:.4g}"
-        samples = ws.dataset.n_test
-        lines = summary_lines(
-            p, unpruned=ws.unpruned_accuracy(), test_samples=PREVIEW_SAMPLES if samples > PREVIEW_SAMPLES else None
-        )
-        if ws.previewing:
-            lines.append("A preview: Apply writes it into the model.")
-        out = {
-            "density": density_figure(p.rows),
-            "histogram": histogram_figure(snap.counts, snap.edges, p.threshold),
-            "label": label,
-            "summary": [html.Div(line) for line in lines],
-            "alert": None,
-            "output": output_figure(session),
-        }
-        out.update(mask_outputs(session))
-        if session.selected is not None:
-            out["card"] = card_outputs(session)["card"]
-        return out
+        return preview_outputs(session, setting, whole=ctx.triggered_id in (None, ids.MODEL_VERSION))
 
     @session_callback(
         app,

@@ -87,12 +87,17 @@ def run_line(session: Session) -> str:
     return " · ".join(parts)
 
 
-def output_figure(session: Session):
-    """The Output plot: the decision boundary of the viewed model on 2-D data, else accuracy per class."""
+def output_figure(session: Session, *, patch: bool = False):
+    """The Output plot: the decision boundary of the viewed model on 2-D data, else accuracy per class.
+
+    With ``patch`` a 2-D boundary comes as a ``Patch`` of its heat map only (the plot already shows the data).
+    """
     ws = session.workspace
     data = ws.dataset
     if data.is_2d:
         grid = ws.boundary()
+        if patch:
+            return boundary_patch(grid[2]) if grid is not None else no_update
         xs, ys, prob = grid if grid is not None else (*ws.boundary_axes(), None)
         return boundary_figure(xs, ys, prob, data.x_train.numpy(), data.y_train.numpy())
     return class_figure(ws.class_accuracy())

@@ -450,13 +450,13 @@ class Workspace:
             return self.snapshot.model
         return self.model
 
-    def boundary_axes(self, steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    def boundary_axes(self, steps: int = 48) -> tuple[np.ndarray, np.ndarray]:
         """Grid coordinates around the training points of a 2-D data set (half a unit of margin)."""
         points = self.dataset.x_train.detach().cpu().numpy()
         lo, hi = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
         return np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps)
 
-    def boundary(self, steps: int = 60):
+    def boundary(self, steps: int = 48):
         """``xs, ys, P(class 1)`` (``[steps, steps]``) of the viewed model on a 2-D data set, or None."""
         data = self.dataset
         model = self.view_model()

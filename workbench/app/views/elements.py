@@ -48,9 +48,9 @@ __all__ = [
 
 #: Above this many vertices (or ten times as many edges), labels are hidden and vertices drawn small.
 LARGE_GRAPH = 150
-#: Above this many vertices + edges + bends the canvas shows a server-drawn picture first and loads the
+#: Above this many vertices + edges the canvas shows a server-drawn picture first and loads the
 #: editable Cytoscape canvas only on request (Cytoscape needs seconds to add ten thousand elements here).
-OVERVIEW_GRAPH = 4000
+OVERVIEW_GRAPH = 3000
 
 ACCENT = "#2563eb"
 POSITIVE = "#e8710a"  # weight > 0 (TensorFlow Playground's orange)
@@ -225,9 +225,9 @@ def _mask_styles(large: bool) -> list[dict]:
             "style": {
                 "line-style": "dashed",
                 "line-dash-pattern": [4, 4],
-                "line-color": "#cbd5e1",
-                "target-arrow-color": "#cbd5e1",
-                "opacity": 0.55,
+                "line-color": "#94a3b8",
+                "target-arrow-color": "#94a3b8",
+                "opacity": 0.7,
                 "width": 1 * scale,
             },
         },

@@ -101,11 +101,14 @@ def _curve_titles() -> list[dict]:
             "showarrow": False,
             "font": {"size": 12},
         }
-        for text, x in (("loss", 0.0), ("accuracy", 0.56))
+        for text, x in (
+            ("<b>loss</b> <span style='color:#2563eb'>train</span>", 0.0),
+            ("<b>accuracy</b> <span style='color:#e8710a'>― test</span> <span style='color:#2563eb'>··· train</span>", 0.5),
+        )
     ]
 
 
-def curves_figure(records: Sequence[dict] = (), *, epochs: float = 20, height: int = 190) -> go.Figure:
+def curves_figure(records: Sequence[dict] = (), *, epochs: float = 20, height: int = 150) -> go.Figure:
     """Loss (left) and train/test accuracy (right) against epochs, from history ``records``.
 
     With no records the axes still show the run ahead (0 to ``epochs``) and a hint says how to start.
@@ -123,13 +126,12 @@ def curves_figure(records: Sequence[dict] = (), *, epochs: float = 20, height: i
         )
         for name, field, colour, axis in CURVE_TRACES
     ]
-    layout = _base_layout("", height=height, showlegend=True)
-    layout["margin"] = {"l": 36, "r": 8, "t": 22, "b": 30}
-    layout["legend"] = {"orientation": "h", "y": -0.22, "x": 0, "font": {"size": 10}}
+    layout = _base_layout("", height=height, showlegend=False)
+    layout["margin"] = {"l": 34, "r": 8, "t": 22, "b": 22}
     upper = max(float(epochs), 1.0)
     fixed = {"range": [0, upper]} if not records else {}
-    layout["xaxis"] = {"gridcolor": GRID, "zeroline": False, "domain": [0, 0.44], **fixed}
-    layout["xaxis2"] = {"gridcolor": GRID, "zeroline": False, "domain": [0.56, 1], **fixed}
+    layout["xaxis"] = {"gridcolor": GRID, "zeroline": False, "domain": [0, 0.42], **fixed}
+    layout["xaxis2"] = {"gridcolor": GRID, "zeroline": False, "domain": [0.58, 1], **fixed}
     layout["yaxis"] = {"gridcolor": GRID, "rangemode": "tozero", **({"range": [0, 1]} if not records else {})}
     layout["yaxis2"] = {"gridcolor": GRID, "range": [0, 1.02], "anchor": "x2", "tickformat": ".0%"}
     layout["annotations"] = _curve_titles()
@@ -159,7 +161,7 @@ def curve_patch(records: Sequence[dict]) -> Patch:
     return patch
 
 
-def density_figure(rows: Sequence[tuple[str, int, int]], *, height: int = 200) -> dict:
+def density_figure(rows: Sequence[tuple[str, int, int]], *, height: int = 185) -> dict:
     """Kept vs designed connections per layer: ``rows`` of ``(title, kept, total)``, input to output.
 
     Returns a plain figure dict: it is redrawn on every slider move, and skipping
@@ -208,7 +210,7 @@ def density_figure(rows: Sequence[tuple[str, int, int]], *, height: int = 200) -
     }
 
 
-def histogram_figure(counts: np.ndarray, edges: np.ndarray, threshold: float | None, *, height: int = 200) -> dict:
+def histogram_figure(counts: np.ndarray, edges: np.ndarray, threshold: float | None, *, height: int = 185) -> dict:
     """Weight-magnitude histogram with the pruning threshold drawn as a vertical line (a plain figure dict).
 
     Bars left of the threshold (pruned) are grey, the rest blue; ``threshold=None`` draws no line
@@ -265,44 +267,47 @@ def boundary_figure(
     points: np.ndarray,
     labels: np.ndarray,
     *,
-    height: int = 200,
-) -> go.Figure:
+    height: int = 185,
+) -> dict:
     """Decision boundary of a 2-D classifier: a heat map of ``P(class 1)`` (``[len(ys), len(xs)]``) and the data.
 
-    The heat map is always trace 0, so :func:`boundary_patch` can replace its values during training;
+    A plain figure dict (it is redrawn while training and on slider moves; skipping Plotly's validation keeps
+    that fast). The heat map is trace 0, so :func:`boundary_patch` can replace its values;
     ``probability=None`` (no model yet) draws it blank.
     """
     if probability is None:
         probability = np.full((len(ys), len(xs)), 0.5)
     traces = [
-        go.Heatmap(
-            x=xs,
-            y=ys,
-            z=probability,
-            zmin=0,
-            zmax=1,
-            colorscale=[[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
-            showscale=False,
-            hoverinfo="skip",
-        )
+        {
+            "type": "heatmap",
+            "x": np.round(xs, 4).tolist(),
+            "y": np.round(ys, 4).tolist(),
+            "z": np.round(probability, 3).tolist(),
+            "zmin": 0,
+            "zmax": 1,
+            "colorscale": [[0, "#1a73e8"], [0.5, "#f8fafc"], [1, "#e8710a"]],
+            "showscale": False,
+            "hoverinfo": "skip",
+        }
     ]
     for k, colour in ((0, "#1a73e8"), (1, "#e8710a")):
         pick = labels == k
         traces.append(
-            go.Scatter(
-                x=points[pick, 0],
-                y=points[pick, 1],
-                mode="markers",
-                name=f"class {k}",
-                marker={"color": colour, "size": 4, "line": {"color": "#ffffff", "width": 0.5}},
-            )
+            {
+                "type": "scattergl",
+                "x": np.round(points[pick, 0], 3).tolist(),
+                "y": np.round(points[pick, 1], 3).tolist(),
+                "mode": "markers",
+                "name": f"class {k}",
+                "marker": {"color": colour, "size": 4, "line": {"color": "#ffffff", "width": 0.5}},
+                "hoverinfo": "skip",
+            }
         )
     layout = _base_layout("Output: P(class 1) over the plane", height=height, showlegend=False)
     layout["margin"] = {"l": 28, "r": 8, "t": 24, "b": 22}
-    fig = go.Figure(traces, layout=layout)
-    fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], showgrid=False, zeroline=False, scaleanchor="x")
-    return fig
+    layout["xaxis"] = {"range": [float(xs[0]), float(xs[-1])], "showgrid": False, "zeroline": False}
+    layout["yaxis"] = {"range": [float(ys[0]), float(ys[-1])], "showgrid": False, "zeroline": False, "scaleanchor": "x"}
+    return {"data": traces, "layout": layout}
 
 
 def boundary_patch(probability: np.ndarray) -> Patch:
@@ -312,7 +317,7 @@ def boundary_patch(probability: np.ndarray) -> Patch:
     return patch
 
 
-def class_figure(accuracy: Sequence[float] | None, *, height: int = 200) -> dict:
+def class_figure(accuracy: Sequence[float] | None, *, height: int = 185) -> dict:
     """Test accuracy per class as bars (the output view of data that is not 2-D); None draws an empty plot."""
     if accuracy is None:
         return empty_figure(

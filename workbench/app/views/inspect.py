@@ -145,13 +145,18 @@ def inspect_screen() -> html.Div:
         [
             toolbar,
             html.Div(id=ids.INSPECT_ALERT),
-            html.Div([html.Div(id=ids.INSPECT_SOURCE, className="hint"), html.Div(id=ids.INSPECT_COUNTS)],
-                     className="inspect-head"),
+            html.Div(id=ids.INSPECT_SOURCE, className="inspect-source"),
             html.Div(
                 [
                     _view(ids.DESIGN_VIEW, "Design: every designed connection"),
                     _view(ids.EXTRACTED_VIEW, "Extracted from the model"),
-                    html.Div(vertex_details(None, None), id=ids.INSPECT_VERTEX, className="vertex-info"),
+                    html.Div(
+                        [
+                            html.Div(id=ids.INSPECT_COUNTS),
+                            html.Div(vertex_details(None, None), id=ids.INSPECT_VERTEX),
+                        ],
+                        className="vertex-info",
+                    ),
                 ],
                 className="inspect-row",
             ),

@@ -63,7 +63,7 @@ def training_bar(settings: Settings) -> html.Div:
                     field("Data", select(ids.DATASET, datasets, settings.dataset), className="w-data"),
                     field("Activation", select(ids.ACTIVATION, activations, settings.activation), className="w-act"),
                     field("Seed", number_input(ids.INIT_SEED, settings.init_seed, step=1, minimum=0), className="w-num"),
-                    field("Learning rate", number_input(ids.LR, settings.lr, minimum=0), className="w-num"),
+                    field("Learning rate", number_input(ids.LR, settings.lr, minimum=0), className="w-lr"),
                     field("Optimizer", select(ids.OPTIMIZER, optimizers, settings.optimizer), className="w-opt"),
                     field("Batch", number_input(ids.BATCH, settings.batch_size, step=1, minimum=1), className="w-num"),
                     field("Epochs", number_input(ids.EPOCHS, settings.epochs, step=1, minimum=1), className="w-num"),
@@ -165,7 +165,11 @@ def canvas_area() -> html.Div:
     return html.Div(
         [
             toolbar,
-            html.Div(id=ids.DESIGN_ALERT, className="canvas-alert"),
+            html.Div(
+                [html.Div(id=ids.DESIGN_ALERT), html.Div(id=ids.TRAIN_ALERT), html.Div(id=ids.PRUNE_ALERT)],
+                className="canvas-alert",
+                role="status",
+            ),
             cyto.Cytoscape(
                 id=ids.CANVAS,
                 elements=[],
@@ -237,7 +241,6 @@ def right_column(settings: Settings) -> html.Div:
             ],
             className="btn-row prune-actions",
         ),
-        html.Div(id=ids.PRUNE_ALERT),
         className="prune-card",
     )
     details = dcc.Tabs(
@@ -255,8 +258,7 @@ def right_column(settings: Settings) -> html.Div:
     )
     return html.Div(
         [
-            card(None, html.Div(id=ids.TRAIN_ALERT), plot(ids.CURVES_FIG, curves_figure(epochs=settings.epochs)),
-                 className="curves-card"),
+            card(None, plot(ids.CURVES_FIG, curves_figure(epochs=settings.epochs)), className="curves-card"),
             prune,
             card(None, details, className="detail-card"),
             dcc.Interval(id=ids.POLL, interval=300, disabled=True, max_intervals=1),  # one tick per answered poll
