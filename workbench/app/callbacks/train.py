@@ -112,7 +112,8 @@ def _finished_alert(session: Session, state: str, error: str | None):
         return alert(flat, "warning")
     if state == "finished":
         what = "Fine-tuning" if ws.run_note == "fine-tuning" else "Training"
-        return alert(f"{what} finished at epoch {epoch_text(ws.epoch)}: {run_line(session)}.", "success")
+        total = "" if ws.run_epochs >= ws.epoch - 0.05 else f" ({epoch_text(ws.epoch)} in all)"
+        return alert(f"{what} finished: {epoch_text(ws.run_epochs)} epochs{total}. {run_line(session)}.", "success")
     if state == "stopped":
         return alert(f"Stopped at epoch {epoch_text(ws.epoch)}; the model keeps what it learned.", "info")
     return None

@@ -217,7 +217,13 @@ class Workspace:
 
     @property
     def epoch(self) -> float:
+        """Epochs this model has been trained, over all its runs."""
         return self.history[-1]["epoch"] if self.history else 0.0
+
+    @property
+    def run_epochs(self) -> float:
+        """Epochs of the current (or last) run alone."""
+        return max(self.epoch - self._epoch_base, 0.0)
 
     def weights_lock(self):
         """The trainer's lock (hold it to read weights while a run may be stepping)."""
