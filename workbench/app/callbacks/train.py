@@ -63,9 +63,9 @@ def status(session: Session) -> tuple[str, str]:
         text = f"{ws.run_note} · epoch {epoch_text(ws.epoch)}"
         return (text if state == "running" else f"paused · {text}"), f"status {STATUS_CLASS[state]}"
     if state == "queued":
-        position = getattr(ws.trainer, "position", None)
-        where = f" · {position + 1} in line" if isinstance(position, int) else ""
-        return f"queued{where}", "status status-paused"
+        position = ws.trainer.queue_position
+        where = f" · {position} in line" if position is not None else ""
+        return f"waiting for a free slot{where}", "status status-paused"
     return state, f"status {STATUS_CLASS.get(state, 'status-idle')}"
 
 

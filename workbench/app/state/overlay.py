@@ -28,9 +28,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import breadth_first_order
 from torch import nn
 
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, named_maskable_layers
@@ -110,6 +108,10 @@ def alive(n: int, tails: np.ndarray, heads: np.ndarray, inputs: Sequence[int], o
         >>> alive(4, np.array([0, 1, 0]), np.array([1, 2, 3]), [0], [2]).tolist()
         [True, True, True, False]
     """
+
+    # scipy is imported here, not at the top: it costs a second of the server's start-up
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
 
     def reach(a: np.ndarray, b: np.ndarray, starts: Sequence[int]) -> np.ndarray:
         # a virtual vertex n feeds every start; breadth-first search from it
