@@ -64,7 +64,7 @@ def create_app(sample: str | None = None, *, config: ServerConfig | None = None)
         ValueError: ``sample`` is not one of :func:`workbench.samples.list_samples`.
     """
     from workbench.app.callbacks import register_callbacks
-    from workbench.app.server import ServerConfig
+    from workbench.app.server import RequestJSON, ServerConfig
     from workbench.app.state.session import load_session
     from workbench.app.state.start import session_factory
     from workbench.app.state.workspace import DatasetCache
@@ -88,6 +88,7 @@ def create_app(sample: str | None = None, *, config: ServerConfig | None = None)
         update_title=None,
         hooks={"layout_post": LAYOUT_POST_HOOK},
     )
+    app.server.json = RequestJSON(app.server)  # deeply nested JSON gets a 400, not a RecursionError
     datasets = DatasetCache()
     slots = SlotPool(config.training_slots)
     store = SessionStore(

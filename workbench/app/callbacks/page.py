@@ -83,8 +83,11 @@ def register(app, store) -> None:
     )
     def share(session: Session, *, n, href):
         base = href.split("#", 1)[0] if isinstance(href, str) else ""
-        return {"link": base + share_fragment(session.source, session.settings, session.design.graph),
-                "box": "share-box", "alert": None}
+        return {
+            "link": base + share_fragment(session.source, session.settings, session.design.graph),
+            "box": "share-box",
+            "alert": None,
+        }
 
     app.clientside_callback(
         "function (link) { return window.workbench.copy(link); }",

@@ -191,7 +191,9 @@ def _ffn_edges(model: MaskedDeepFFN, flat: _Layout, all_inputs: bool) -> dict:
             if k == 0 and all_inputs:
                 ranges[(ALL_INPUTS, label(1, r))] = (start + r * n_in, start + (r + 1) * n_in)
                 continue
-            ranges.update(((label(k, c), label(k + 1, r)), (start + r * n_in + c, start + r * n_in + c + 1)) for c in range(n_in))
+            ranges.update(
+                ((label(k, c), label(k + 1, r)), (start + r * n_in + c, start + r * n_in + c + 1)) for c in range(n_in)
+            )
     return ranges
 
 

@@ -330,8 +330,10 @@ class Session:
     def nbytes(self) -> int:
         """Approximate memory this session holds (model, its private preview copy, design, history)."""
         ws = self.workspace
-        size = 4096 + self.design.history_nbytes + 280 * (
-            self.design.graph.number_of_nodes() + self.design.graph.number_of_edges()
+        size = (
+            4096
+            + self.design.history_nbytes
+            + 280 * (self.design.graph.number_of_nodes() + self.design.graph.number_of_edges())
         )
         if ws.model is not None:
             size += 2 * sum(t.numel() * t.element_size() for t in ws.model.state_dict().values())

@@ -14,7 +14,7 @@ from workbench.errors import GraphError, WorkbenchError
 from workbench.graph import check_dag, watts_strogatz
 from workbench.jobs import SlotPool
 
-__all__ = ["default_sample", "open_sample", "open_first", "session_factory"]
+__all__ = ["default_sample", "open_first", "open_sample", "session_factory"]
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from workbench.pruning import (
 )
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
-__all__ = ["ACTIVE", "DatasetCache", "PruneSetting", "Preview", "Snapshot", "Workspace", "build_model"]
+__all__ = ["ACTIVE", "DatasetCache", "Preview", "PruneSetting", "Snapshot", "Workspace", "build_model"]
 
 ACTIVE = ("queued", "running", "paused")
 #: Test samples the slider's accuracy preview uses (the first ones of the test split), to stay interactive.
@@ -75,9 +75,7 @@ def build_model(graph: nx.DiGraph, data: training.Dataset, settings: Settings) -
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.init_seed)
-        return MaskedDeepDAN(
-            data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation]
-        )
+        return MaskedDeepDAN(data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation])
 
 
 @dataclass
