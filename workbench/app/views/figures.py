@@ -104,7 +104,8 @@ def _curve_titles() -> list[dict]:
         for text, x in (
             ("<b>loss</b> <span style='color:#2563eb'>train</span>", 0.0),
             (
-                "<b>accuracy</b> <span style='color:#e8710a'>― test</span> <span style='color:#2563eb'>··· train</span>",
+                "<b>accuracy</b> <span style='color:#e8710a'>― test</span> "
+                "<span style='color:#2563eb'>··· train</span>",
                 0.5,
             ),
         )
