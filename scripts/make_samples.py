@@ -204,7 +204,9 @@ def make(recipe: Recipe, out: Path) -> dict:
     if recipe.prune_percent is not None:
         prune_network_by_saliency(model, recipe.prune_percent)
         last = history[-1]["epoch"]
-        history += [{**r, "epoch": r["epoch"] + last} for r in train(model, data, recipe.config, epochs=recipe.fine_tune_epochs)]
+        history += [
+            {**r, "epoch": r["epoch"] + last} for r in train(model, data, recipe.config, epochs=recipe.fine_tune_epochs)
+        ]
     model.eval()
     loss, acc = evaluate(model, data.x_test, data.y_test)
     masks = current_masks(model)

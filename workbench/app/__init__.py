@@ -1,15 +1,17 @@
 """The browser workbench: a Dash app over the workbench library.
 
 ``create_app()`` builds the page and its callbacks; ``run_server()`` serves it.
-All state of a browser tab lives in a :class:`~workbench.app.session.Session`
-in this process's memory (training runs in a thread of this process), so the
-app must run as a single server process: several worker processes would each
-hold different sessions and a tab's requests would land on the wrong one.
+All state of a browser tab lives in a :class:`~workbench.app.state.session.Session`
+held by this process's :class:`~workbench.app.store.SessionStore` (idle ones
+spill to disk under a byte budget; training runs in threads of this process),
+so the app runs as a single server process: several worker processes would
+each hold different sessions and a tab's requests would land on the wrong one.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,28 +48,32 @@ def _warm_up(datasets, names) -> None:
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
-def create_app(sample: str | None = None, *, session_limit: int = 32, config: ServerConfig | None = None) -> Dash:
+def create_app(sample: str | None = None, *, config: ServerConfig | None = None) -> Dash:
     """The Dash app, with one session per browser tab.
 
     Args:
-        sample: name of the sample model every new session opens on (default: the first sample).
-        session_limit: how many tabs are kept in memory (the least recently used is dropped).
-        config: how the server runs (:class:`~workbench.app.server.ServerConfig`; default: its defaults).
-            The app keeps it as ``app.workbench_config``, with the server's training slots as
-            ``app.workbench_slots`` (a :class:`~workbench.jobs.SlotPool` of ``config.training_slots``).
+        sample: name of the sample model every new session opens on (default: ``config.sample``, else the
+            default sample).
+        config: how the server runs (:class:`~workbench.app.server.ServerConfig`). Without one, the
+            defaults with sessions kept in a new temporary directory (for tests and notebooks; the command
+            line always passes one). The app keeps it as ``app.workbench_config``, its session store as
+            ``app.workbench_sessions`` and the training slots every session shares as ``app.workbench_slots``
+            (a :class:`~workbench.jobs.SlotPool` of ``config.training_slots``).
 
     Raises:
         ValueError: ``sample`` is not one of :func:`workbench.samples.list_samples`.
     """
     from workbench.app.callbacks import register_callbacks
-    from workbench.app.server import ServerConfig
-    from workbench.app.state.sessions import SessionStore
+    from workbench.app.server import RequestJSON, ServerConfig
+    from workbench.app.state.session import load_session
     from workbench.app.state.start import session_factory
     from workbench.app.state.workspace import DatasetCache
+    from workbench.app.store import SessionStore
     from workbench.app.views.page import serve_layout
     from workbench.jobs import SlotPool
 
-    config = ServerConfig() if config is None else config
+    config = ServerConfig(data_dir=Path(tempfile.mkdtemp(prefix="workbench-sessions-"))) if config is None else config
+    sample = sample if sample is not None else config.sample
     if sample is not None:
         from workbench.samples import list_samples
 
@@ -82,13 +88,20 @@ def create_app(sample: str | None = None, *, session_limit: int = 32, config: Se
         update_title=None,
         hooks={"layout_post": LAYOUT_POST_HOOK},
     )
+    app.server.json = RequestJSON(app.server)  # deeply nested JSON gets a 400, not a RecursionError
     datasets = DatasetCache()
-    store = SessionStore(session_factory(datasets, sample), limit=session_limit)
+    slots = SlotPool(config.training_slots)
+    store = SessionStore(
+        config.data_dir,
+        new=session_factory(datasets, sample, slots=slots),
+        load=lambda session_id, data: load_session(session_id, data, datasets, slots=slots),
+        memory_budget=config.memory_budget,
+    )
     app.layout = serve_layout
     register_callbacks(app, store)
-    app.workbench_sessions = store  # for tests and benchmarks
+    app.workbench_sessions = store
     app.workbench_config = config
-    app.workbench_slots = SlotPool(config.training_slots)
+    app.workbench_slots = slots
     threading.Thread(target=_warm_up, args=(datasets, ["moons"]), name="workbench-warm-up", daemon=True).start()
     return app
 

@@ -23,10 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+
 if TYPE_CHECKING:
     from dash import Dash
 
-__all__ = ["CHROMIUM_ARGS", "AccessLog", "ServerConfig", "default_data_dir", "make_server", "serve_in_thread"]
+__all__ = [
+    "CHROMIUM_ARGS",
+    "AccessLog",
+    "RequestJSON",
+    "ServerConfig",
+    "default_data_dir",
+    "make_server",
+    "serve_in_thread",
+]
 
 MiB = 2**20
 GiB = 2**30
@@ -214,3 +225,14 @@ def serve_in_thread(
         yield f"http://{host}:{server.effective_port}/"
     finally:
         _stop(server, thread)
+
+
+class RequestJSON(DefaultJSONProvider):
+    """Flask's JSON provider, except that a request body nested too deeply for Python's parser is a
+    400 Bad Request naming the problem, not a RecursionError and an HTTP 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise BadRequest("the request's JSON is nested too deeply") from None

@@ -19,8 +19,14 @@ from workbench.app.generators import GENERATORS
 from workbench.app.state.actions import apply_design_action
 from workbench.app.state.session import Session
 from workbench.app.state.start import default_sample
-from workbench.app.views.elements import OVERVIEW_GRAPH, canvas_stylesheet, graph_to_elements, is_large, node_id
-from workbench.app.views.elements import parse_node_id
+from workbench.app.views.elements import (
+    OVERVIEW_GRAPH,
+    canvas_stylesheet,
+    graph_to_elements,
+    is_large,
+    node_id,
+    parse_node_id,
+)
 from workbench.app.views.raster import Raster
 from workbench.app.views.widgets import alert, number_input
 from workbench.app.views.workbench import PRESET, vertex_card
@@ -158,7 +164,9 @@ def _payload(trigger, values: dict) -> tuple[str, dict]:
         action = "render"  # the upload box was just emptied
     return action, {
         "nodes": [parse_node_id(n.get("id")) for n in values["selected_nodes"] or []],
-        "edges": [(parse_node_id(e.get("source")), parse_node_id(e.get("target"))) for e in values["selected_edges"] or []],
+        "edges": [
+            (parse_node_id(e.get("source")), parse_node_id(e.get("target"))) for e in values["selected_edges"] or []
+        ],
         "generator": values["generator"],
         "values": {i["name"]: v for i, v in zip(values["param_ids"] or [], values["param_values"] or [], strict=False)},
         "seed": values["seed"],
@@ -312,8 +320,10 @@ def register(app, store) -> None:
     @session_callback(
         app,
         store,
-        output={"file": Output(ids.DOWNLOAD, "data", allow_duplicate=True),
-                "alert": Output(ids.DESIGN_ALERT, "children", allow_duplicate=True)},
+        output={
+            "file": Output(ids.DOWNLOAD, "data", allow_duplicate=True),
+            "alert": Output(ids.DESIGN_ALERT, "children", allow_duplicate=True),
+        },
         inputs={"n": Input(ids.SAVE_SESSION, "n_clicks")},
         alert_to="alert",
         prevent_initial_call=True,

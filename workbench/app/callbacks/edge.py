@@ -47,7 +47,8 @@ def session_callback(
 
     Args:
         app: the Dash app.
-        store: the session store (``store.get(session_id)``).
+        store: the session store (:class:`~workbench.app.store.SessionStore`; ``store.use(session_id)``
+            keeps the session in memory while the callback runs).
         output, inputs, state: Dash dependencies by name, as in Dash's flexible callback signatures.
         alert_to: the name of the output an error message goes to (errors are only logged without one).
         options: passed on to ``app.callback`` (``prevent_initial_call`` and the like).
@@ -64,8 +65,7 @@ def session_callback(
         def callback(_session_id, **values):
             outputs = dict.fromkeys(output, no_update)
             try:
-                session = store.get(_session_id)
-                with session.lock:
+                with store.use(_session_id) as (session, _notice), session.lock:
                     result = fn(session, **values)
             except WorkbenchError as err:
                 result = {alert_to: alert(error_message(err), "error")} if alert_to else {}

@@ -59,8 +59,13 @@ def register(app, store) -> None:
         else:
             shown = session_inspect(session, granularity=granularity, show_io=io)
         if shown is None:
-            return {"design": [], "extracted": [], "counts": None, "source": "Build or load a model first.",
-                    "alert": None}
+            return {
+                "design": [],
+                "extracted": [],
+                "counts": None,
+                "source": "Build or load a model first.",
+                "alert": None,
+            }
         inspected, source = shown
         session.inspect = inspected
         large = is_large(len(inspected.shown), inspected.design.number_of_edges())
@@ -98,7 +103,10 @@ def register(app, store) -> None:
     @session_callback(
         app,
         store,
-        output={"file": Output(ids.DOWNLOAD, "data"), "alert": Output(ids.INSPECT_ALERT, "children", allow_duplicate=True)},
+        output={
+            "file": Output(ids.DOWNLOAD, "data"),
+            "alert": Output(ids.INSPECT_ALERT, "children", allow_duplicate=True),
+        },
         inputs={"clicks": [Input(button, "n_clicks") for button in DOWNLOADS]},
         alert_to="alert",
         prevent_initial_call=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State
+from dash import Input, Output, State, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.edge import session_callback
@@ -11,6 +11,7 @@ from workbench.app.state.actions import apply_shared
 from workbench.app.state.session import Session
 from workbench.app.state.share import read_fragment, share_fragment
 from workbench.app.views.widgets import alert
+from workbench.errors import WorkbenchError
 
 __all__ = ["count_texts", "register"]
 
@@ -27,6 +28,23 @@ def count_texts(session: Session) -> tuple[str, str]:
 
 def register(app, store) -> None:
     """Define the page's callbacks on ``app``."""
+
+    @app.callback(
+        output={"notice": Output(ids.NOTICE, "children", allow_duplicate=True)},
+        inputs={"page": Input(ids.PAGE, "data")},
+        state={"session_id": State(ids.SESSION, "data")},
+        prevent_initial_call="initial_duplicate",
+    )
+    def session_notice(page, session_id):
+        """Tell the tab once when its session had to be dropped or its training stopped (the store says why)."""
+        try:
+            _, notice = store.get(session_id)
+        except WorkbenchError as err:
+            return {"notice": alert(str(err), "error")}
+        if notice is None:
+            return {"notice": no_update}
+        store.dismiss(session_id)
+        return {"notice": alert(notice.message, "success" if notice.kept else "warning")}
 
     app.clientside_callback(
         "function (view) { return window.workbench.showScreen(view); }",
@@ -65,8 +83,11 @@ def register(app, store) -> None:
     )
     def share(session: Session, *, n, href):
         base = href.split("#", 1)[0] if isinstance(href, str) else ""
-        return {"link": base + share_fragment(session.source, session.settings, session.design.graph),
-                "box": "share-box", "alert": None}
+        return {
+            "link": base + share_fragment(session.source, session.settings, session.design.graph),
+            "box": "share-box",
+            "alert": None,
+        }
 
     app.clientside_callback(
         "function (link) { return window.workbench.copy(link); }",

@@ -61,8 +61,13 @@ def preview_outputs(session, setting: PruneSetting, *, whole: bool = True) -> di
     except WorkbenchError as err:
         hint = "Build or load a model to prune it" if ws.model is None else str(err)
         empty = empty_figure(hint, title="Connections kept", x_title="connections").to_plotly_json()
-        return {"density": empty, "histogram": empty_figure(hint, x_title="|weight|").to_plotly_json(),
-                "label": "", "summary": "", "alert": None}
+        return {
+            "density": empty,
+            "histogram": empty_figure(hint, x_title="|weight|").to_plotly_json(),
+            "label": "",
+            "summary": "",
+            "alert": None,
+        }
     snap = ws.snapshot
     number = setting.value
     if setting.mode == "percent":
@@ -188,8 +193,10 @@ def register(app, store) -> None:
         out: dict = {}
         if trigger == ids.PRUNE_APPLY:
             masked = ws.apply()
-            out["alert"] = alert(f"Applied: {masked:,} weights are masked in the model. The slider now prunes "
-                                 "the remaining ones.", "success")
+            out["alert"] = alert(
+                f"Applied: {masked:,} weights are masked in the model. The slider now prunes the remaining ones.",
+                "success",
+            )
         elif trigger == ids.PRUNE_FINETUNE:
             epochs = read_number(epochs, "Fine-tune epochs", low=1, high=10000, integer=True)
             note = ""
@@ -198,8 +205,11 @@ def register(app, store) -> None:
                 note = "Applied the previewed masks. "
             ws.start(session.settings, epochs=epochs, note="fine-tuning")
             out["poll_off"] = False
-            out["alert"] = alert(f"{note}Fine-tuning for {epochs} epochs with the masks held: the curves above "
-                                 "go on; ❚❚ Pause and ■ Stop are in the bar at the top.", "info")
+            out["alert"] = alert(
+                f"{note}Fine-tuning for {epochs} epochs with the masks held: the curves above "
+                "go on; ❚❚ Pause and ■ Stop are in the bar at the top.",
+                "info",
+            )
         elif trigger == ids.PRUNE_RESET:
             ws.reset_masks()
             out["alert"] = alert("Masks reset: every designed connection is on again.", "success")

@@ -7,7 +7,15 @@ from dash import Input, Output, State, ctx
 from workbench.app import ids
 from workbench.app.callbacks.edge import session_callback
 from workbench.app.callbacks.train import status
-from workbench.app.state.ticket import find_round, load_chosen_round, lottery_config, poll_ticket, progress_text, round_key, start_ticket
+from workbench.app.state.ticket import (
+    find_round,
+    load_chosen_round,
+    lottery_config,
+    poll_ticket,
+    progress_text,
+    round_key,
+    start_ticket,
+)
 from workbench.app.views.ticket import accuracy_figure, accuracy_patch, round_density_figure, round_options
 from workbench.app.views.widgets import alert
 
@@ -121,8 +129,11 @@ def register(app, store) -> None:
         if p.status == "failed":
             out["alert"] = alert(f"The ticket search failed: {p.error}", "error")
         elif p.status in ("finished", "stopped"):
-            out["alert"] = alert(f"{'Done' if p.status == 'finished' else 'Stopped'}: {len(p.results)} networks "
-                                 "trained. Choose a round to load it into the model.", "success")
+            out["alert"] = alert(
+                f"{'Done' if p.status == 'finished' else 'Stopped'}: {len(p.results)} networks "
+                "trained. Choose a round to load it into the model.",
+                "success",
+            )
         if p.loaded:
             out["model_version"] = session.workspace.version
         out["status"], out["status_class"] = status(session)
@@ -139,8 +150,11 @@ def register(app, store) -> None:
         state = session.ticket
         if state is None:
             return {}
-        return {"density": round_density_figure(find_round(state.runner.results_since(0), key), state.designed,
-                                                 state.template)}
+        return {
+            "density": round_density_figure(
+                find_round(state.runner.results_since(0), key), state.designed, state.template
+            )
+        }
 
     @session_callback(
         app,
@@ -157,5 +171,7 @@ def register(app, store) -> None:
     def load_chosen(session, *, n, key):
         load_chosen_round(session, key)
         note = session.workspace.note
-        return {"alert": alert(f"Loaded the {note} into the model: the main screen shows it.", "success"),
-                "model_version": session.workspace.version}
+        return {
+            "alert": alert(f"Loaded the {note} into the model: the main screen shows it.", "success"),
+            "model_version": session.workspace.version,
+        }

@@ -63,9 +63,9 @@ def status(session: Session) -> tuple[str, str]:
         text = f"{ws.run_note} · epoch {epoch_text(ws.epoch)}"
         return (text if state == "running" else f"paused · {text}"), f"status {STATUS_CLASS[state]}"
     if state == "queued":
-        position = getattr(ws.trainer, "position", None)
-        where = f" · {position + 1} in line" if isinstance(position, int) else ""
-        return f"queued{where}", "status status-paused"
+        position = ws.trainer.queue_position
+        where = f" · {position} in line" if position is not None else ""
+        return f"waiting for a free slot{where}", "status status-paused"
     return state, f"status {STATUS_CLASS.get(state, 'status-idle')}"
 
 
@@ -138,7 +138,9 @@ def register(app, store) -> None:
         app,
         store,
         output={"alert": Output(ids.TRAIN_ALERT, "children", allow_duplicate=True)},
-        inputs={name: Input(state.component_id, "value") for name, state in SETTINGS_STATE.items() if name != "dataset"},
+        inputs={
+            name: Input(state.component_id, "value") for name, state in SETTINGS_STATE.items() if name != "dataset"
+        },
         alert_to="alert",
         prevent_initial_call=True,
     )
@@ -176,13 +178,15 @@ def register(app, store) -> None:
         if trigger in (ids.BUILD, ids.START, ids.RESET):
             session.settings = read_settings({k: v for k, v in values.items() if k != "dataset"}, base=session.settings)
         version = ws.version
-        if trigger == ids.BUILD or (trigger == ids.START and (ws.model is None or not ws.fits()
-                                                             or not _model_is_design(session))):
+        if trigger == ids.BUILD or (
+            trigger == ids.START and (ws.model is None or not ws.fits() or not _model_is_design(session))
+        ):
             if ws.running:
                 raise WorkbenchError("training is running; stop it before building a new model")
             ws.build(session.design.graph, session.settings)
-            out["alert"] = alert(f"Built the {ws.note} for {DATASET_TITLES.get(ws.dataset_name, ws.dataset_name)}.",
-                                 "success")
+            out["alert"] = alert(
+                f"Built the {ws.note} for {DATASET_TITLES.get(ws.dataset_name, ws.dataset_name)}.", "success"
+            )
         if trigger == ids.START:
             ws.start(session.settings)
             out["alert"] = None
@@ -196,8 +200,11 @@ def register(app, store) -> None:
             out["poll_off"] = False  # one more poll reports the end
         elif trigger == ids.RESET:
             ws.reset(session.settings)
-            out["alert"] = alert(f"New weights from seed {session.settings.init_seed}; every designed connection "
-                                 "is on again and the curves start over.", "success")
+            out["alert"] = alert(
+                f"New weights from seed {session.settings.init_seed}; every designed connection "
+                "is on again and the curves start over.",
+                "success",
+            )
         if ws.version != version:
             out["model_version"] = ws.version
         out["status"], out["status_class"] = status(session)

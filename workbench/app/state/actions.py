@@ -84,7 +84,9 @@ def load_upload(session: Session, data: bytes, filename: str) -> ActionResult:
     graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name))
     session.design.replace(graph)
     session.source = DesignSource()
-    return ActionResult(f"Loaded {name}: {graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges.", "success")
+    return ActionResult(
+        f"Loaded {name}: {graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges.", "success"
+    )
 
 
 def _connect_tap(session: Session, tapped) -> None:

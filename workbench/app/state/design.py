@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from workbench.errors import CycleError, GraphError, UnknownNodeError
+from workbench.errors import CycleError, GraphError
 from workbench.graph import check_dag, find_cycle_through
 
 __all__ = ["HISTORY_BYTES", "Change", "DesignState"]

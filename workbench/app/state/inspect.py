@@ -165,7 +165,8 @@ def session_inspect(session, *, granularity: str = "neuron", show_io: bool = Tru
         example = torch.zeros(1, ws.dataset.n_features)
         view = inspect_view(model, designed, example, granularity=granularity, show_io=show_io)
     if ws.previewing:
-        source = f"Showing the slider's preview ({ws.prune.value:g}{'%' if ws.prune.mode == 'percent' else ''}), not applied yet."
+        unit = "%" if ws.prune.mode == "percent" else " |w|"
+        source = f"Showing the slider's preview ({ws.prune.value:g}{unit}), not applied yet."
     else:
         source = "Showing the model's masks."
     return view, source

@@ -28,9 +28,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import breadth_first_order
 from torch import nn
 
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, named_maskable_layers
@@ -111,6 +109,10 @@ def alive(n: int, tails: np.ndarray, heads: np.ndarray, inputs: Sequence[int], o
         [True, True, True, False]
     """
 
+    # scipy is imported here, not at the top: it costs a second of the server's start-up
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
     def reach(a: np.ndarray, b: np.ndarray, starts: Sequence[int]) -> np.ndarray:
         # a virtual vertex n feeds every start; breadth-first search from it
         rows = np.concatenate([a, np.full(len(starts), n)])
@@ -189,7 +191,9 @@ def _ffn_edges(model: MaskedDeepFFN, flat: _Layout, all_inputs: bool) -> dict:
             if k == 0 and all_inputs:
                 ranges[(ALL_INPUTS, label(1, r))] = (start + r * n_in, start + (r + 1) * n_in)
                 continue
-            ranges.update(((label(k, c), label(k + 1, r)), (start + r * n_in + c, start + r * n_in + c + 1)) for c in range(n_in))
+            ranges.update(
+                ((label(k, c), label(k + 1, r)), (start + r * n_in + c, start + r * n_in + c + 1)) for c in range(n_in)
+            )
     return ranges
 
 

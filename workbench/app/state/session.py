@@ -41,6 +41,7 @@ from workbench.app.state.settings import Settings, read_settings
 from workbench.app.state.share import DesignSource
 from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace
 from workbench.errors import CheckpointError, GraphError, WorkbenchError
+from workbench.jobs import SlotPool
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
 __all__ = ["SESSION_FORMAT", "Canvas", "Session", "load_session"]
@@ -329,8 +330,10 @@ class Session:
     def nbytes(self) -> int:
         """Approximate memory this session holds (model, its private preview copy, design, history)."""
         ws = self.workspace
-        size = 4096 + self.design.history_nbytes + 280 * (
-            self.design.graph.number_of_nodes() + self.design.graph.number_of_edges()
+        size = (
+            4096
+            + self.design.history_nbytes
+            + 280 * (self.design.graph.number_of_nodes() + self.design.graph.number_of_edges())
         )
         if ws.model is not None:
             size += 2 * sum(t.numel() * t.element_size() for t in ws.model.state_dict().values())
@@ -399,12 +402,14 @@ def _read_session(data: bytes, name: str) -> dict:
     }
 
 
-def load_session(session_id: str, data: bytes, datasets: DatasetCache, *, name: str = "session file") -> Session:
-    """A new :class:`Session` from a session file (the store's loader).
+def load_session(
+    session_id: str, data: bytes, datasets: DatasetCache, *, slots: SlotPool | None = None, name: str = "session file"
+) -> Session:
+    """A new :class:`Session` from a session file (the store's loader); training waits for one of ``slots``.
 
     Raises:
         CheckpointError: see :meth:`Session.restore`.
     """
-    session = Session(session_id, Workspace(datasets))
+    session = Session(session_id, Workspace(datasets, slots=slots))
     session.restore(data, name=name)
     return session

@@ -116,7 +116,10 @@ def read_fragment(fragment: str | None, *, base: Settings | None = None) -> Shar
         pairs = [p.split("-") for p in params.get("edges", "").split(".") if p]
         if any(len(p) != 2 for p in pairs) or len(pairs) > MAX_LINK_EDGES:
             raise FormError("edges", f"must be up to {MAX_LINK_EDGES} pairs like 0-1.1-2, got {params['edges']!r}")
-        edges = tuple((int(read_number(u, "edges", low=0, integer=True)), int(read_number(v, "edges", low=0, integer=True))) for u, v in pairs)
+        edges = tuple(
+            (int(read_number(u, "edges", low=0, integer=True)), int(read_number(v, "edges", low=0, integer=True)))
+            for u, v in pairs
+        )
         source = DesignSource("drawn", values={"nodes": nodes})
     else:
         return Shared(DesignSource(), settings) if any(short in params for short in KEYS.values()) else None

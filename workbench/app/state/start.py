@@ -12,8 +12,9 @@ from workbench.app.state.share import DesignSource
 from workbench.app.state.workspace import DatasetCache, Workspace
 from workbench.errors import GraphError, WorkbenchError
 from workbench.graph import check_dag, watts_strogatz
+from workbench.jobs import SlotPool
 
-__all__ = ["default_sample", "open_sample", "open_first", "session_factory"]
+__all__ = ["default_sample", "open_first", "open_sample", "session_factory"]
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,14 @@ def open_first(session: Session, sample: str | None = None) -> None:
     session.workspace.build(session.design.graph, session.settings)
 
 
-def session_factory(datasets: DatasetCache, sample: str | None = None, **options) -> Callable[[str], Session]:
-    """``make(session_id) -> Session`` opening on ``sample`` (``options`` go to :class:`Session`)."""
+def session_factory(
+    datasets: DatasetCache, sample: str | None = None, *, slots: SlotPool | None = None, **options
+) -> Callable[[str], Session]:
+    """``make(session_id) -> Session`` opening on ``sample``; training waits for one of ``slots``
+    (``options`` go to :class:`Session`)."""
 
     def make(session_id: str) -> Session:
-        session = Session(session_id, Workspace(datasets), **options)
+        session = Session(session_id, Workspace(datasets, slots=slots), **options)
         open_first(session, sample)
         return session
 

@@ -32,6 +32,7 @@ from workbench import training
 from workbench.app.state.analysis import layer_title, pruned_parameter_count, trainable_parameters
 from workbench.app.state.settings import Settings
 from workbench.errors import PruningError, TrainingError
+from workbench.jobs import SlotPool
 from workbench.pruning import (
     apply_masks,
     current_masks,
@@ -43,7 +44,7 @@ from workbench.pruning import (
 )
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
-__all__ = ["ACTIVE", "DatasetCache", "PruneSetting", "Preview", "Snapshot", "Workspace", "build_model"]
+__all__ = ["ACTIVE", "DatasetCache", "Preview", "PruneSetting", "Snapshot", "Workspace", "build_model"]
 
 ACTIVE = ("queued", "running", "paused")
 #: Test samples the slider's accuracy preview uses (the first ones of the test split), to stay interactive.
@@ -74,9 +75,7 @@ def build_model(graph: nx.DiGraph, data: training.Dataset, settings: Settings) -
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.init_seed)
-        return MaskedDeepDAN(
-            data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation]
-        )
+        return MaskedDeepDAN(data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation])
 
 
 @dataclass
@@ -124,8 +123,9 @@ def magnitude_histogram(magnitudes: np.ndarray, *, bins: int = 60) -> tuple[np.n
 class Workspace:
     """Data set, model, trainer and pruning of one session. Methods raise WorkbenchError on bad requests."""
 
-    def __init__(self, datasets: DatasetCache, dataset: str = "moons") -> None:
+    def __init__(self, datasets: DatasetCache, dataset: str = "moons", *, slots: SlotPool | None = None) -> None:
         self.datasets = datasets
+        self.slots = slots  # training waits for a free slot (shared by every session of a server)
         self.dataset_name = dataset
         self.model: nn.Module | None = None
         self.trainer: training.Trainer | None = None
@@ -241,7 +241,9 @@ class Workspace:
             raise TrainingError("training is running already; pause or stop it first")
         if not self.fits():
             raise TrainingError(f"the model does not fit the {self.dataset_name} data; build it again")
-        self.trainer = training.Trainer(self.model, self.dataset, settings.train_config(epochs=epochs))
+        self.trainer = training.Trainer(
+            self.model, self.dataset, settings.train_config(epochs=epochs), slots=self.slots
+        )
         self.run_note = note
         self._seen = 0
         self._ended = False

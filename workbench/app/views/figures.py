@@ -103,7 +103,11 @@ def _curve_titles() -> list[dict]:
         }
         for text, x in (
             ("<b>loss</b> <span style='color:#2563eb'>train</span>", 0.0),
-            ("<b>accuracy</b> <span style='color:#e8710a'>― test</span> <span style='color:#2563eb'>··· train</span>", 0.5),
+            (
+                "<b>accuracy</b> <span style='color:#e8710a'>― test</span> "
+                "<span style='color:#2563eb'>··· train</span>",
+                0.5,
+            ),
         )
     ]
 

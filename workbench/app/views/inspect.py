@@ -33,7 +33,9 @@ def view_elements(view: InspectView, *, which: str) -> list[dict]:
         kept = np.array([view.extracted.has_edge(*e) for e in edges], dtype=bool)
         codes = edge_codes(np.ones(len(edges), bool), kept, weights)
         dead = "".join("1" if v in view.dead else "0" for v in graph.nodes)
-    data = {e: {"weight": round(float(w), 4)} for e, w in zip(edges, weights.tolist(), strict=True) if e in view.weights}
+    data = {
+        e: {"weight": round(float(w), 4)} for e, w in zip(edges, weights.tolist(), strict=True) if e in view.weights
+    }
     return graph_to_elements(graph, view.drawing, codes=codes, dead=dead, edge_data=data)
 
 
@@ -116,12 +118,17 @@ def inspect_screen() -> html.Div:
     """The Inspect screen."""
     toolbar = html.Div(
         [
-            field("Model", dcc.Dropdown(conv_sample_options(), SESSION_MODEL, id=ids.INSPECT_MODEL, clearable=False,
-                                        className="select wide")),
+            field(
+                "Model",
+                dcc.Dropdown(
+                    conv_sample_options(), SESSION_MODEL, id=ids.INSPECT_MODEL, clearable=False, className="select wide"
+                ),
+            ),
             field(
                 "Granularity",
-                dcc.RadioItems(["neuron", "channel", "module"], "neuron", id=ids.GRANULARITY, inline=True,
-                               className="radio seg"),
+                dcc.RadioItems(
+                    ["neuron", "channel", "module"], "neuron", id=ids.GRANULARITY, inline=True, className="radio seg"
+                ),
             ),
             dcc.Checklist([{"label": "inputs and outputs", "value": "io"}], ["io"], id=ids.SHOW_IO, className="radio"),
             button("Refresh", ids.INSPECT_REFRESH, kind="small"),

@@ -31,12 +31,16 @@ SCREENS = {"workbench": "Workbench", "inspect": "Inspect", "ticket": "Find a tic
 
 def header() -> html.Header:
     def count(label: str, id_: str) -> html.Div:
-        return html.Div([html.Span(label, className="count-label"), html.Span("–", id=id_, className="count-value")],
-                        className="count")
+        return html.Div(
+            [html.Span(label, className="count-label"), html.Span("–", id=id_, className="count-value")],
+            className="count",
+        )
 
     return html.Header(
         [
-            html.Div([html.Span("◆", className="logo"), html.Span("workbench", className="brand")], className="brand-box"),
+            html.Div(
+                [html.Span("◆", className="logo"), html.Span("workbench", className="brand")], className="brand-box"
+            ),
             dcc.RadioItems(
                 [{"label": title, "value": name} for name, title in SCREENS.items()],
                 "workbench",
@@ -45,8 +49,11 @@ def header() -> html.Header:
                 className="screen-switch",
             ),
             html.Div(
-                [count("design", ids.COUNT_DESIGN), count("model · inputs and outputs included", ids.COUNT_MODEL),
-                 html.Span("idle", id=ids.STATUS, className="status status-idle")],
+                [
+                    count("design", ids.COUNT_DESIGN),
+                    count("model · inputs and outputs included", ids.COUNT_MODEL),
+                    html.Span("idle", id=ids.STATUS, className="status status-idle"),
+                ],
                 className="counts",
             ),
         ],

@@ -52,7 +52,13 @@ class Raster:
     """
 
     def __init__(
-        self, drawing: Drawing, roles: list[str] | None = None, *, width: int = 1000, height: int = 700, margin: int = 16
+        self,
+        drawing: Drawing,
+        roles: list[str] | None = None,
+        *,
+        width: int = 1000,
+        height: int = 700,
+        margin: int = 16,
     ) -> None:
         self.width, self.height = width, height
         nodes = list(drawing.positions)

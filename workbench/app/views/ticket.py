@@ -124,10 +124,16 @@ def ticket_screen() -> html.Div:
             [
                 field("Rounds", number_input(ids.TICKET_ROUNDS, 5, step=1, minimum=0, maximum=50)),
                 field("Rate per round (%)", number_input(ids.TICKET_RATE, 20, minimum=0, maximum=99)),
-                field("Output layer rate (%)", number_input(ids.TICKET_OUTPUT_RATE, 10, minimum=0, maximum=99),
-                      hint="empty: same as the rate"),
-                field("Rewind to iteration", number_input(ids.TICKET_REWIND, 0, step=1, minimum=0),
-                      hint="0: the initialisation"),
+                field(
+                    "Output layer rate (%)",
+                    number_input(ids.TICKET_OUTPUT_RATE, 10, minimum=0, maximum=99),
+                    hint="empty: same as the rate",
+                ),
+                field(
+                    "Rewind to iteration",
+                    number_input(ids.TICKET_REWIND, 0, step=1, minimum=0),
+                    hint="0: the initialisation",
+                ),
                 field("Iterations per round", number_input(ids.TICKET_ITERATIONS, 400, step=1, minimum=1)),
                 field("Seed", number_input(ids.TICKET_SEED, 0, step=1, minimum=0)),
             ],
@@ -170,7 +176,10 @@ def ticket_screen() -> html.Div:
         [
             html.Div(id=ids.TICKET_ALERT),
             html.Div(
-                [plot(ids.TICKET_ACC_FIG, accuracy_figure()), plot(ids.TICKET_DENSITY_FIG, round_density_figure(None, {}, nn.Identity()))],
+                [
+                    plot(ids.TICKET_ACC_FIG, accuracy_figure()),
+                    plot(ids.TICKET_DENSITY_FIG, round_density_figure(None, {}, nn.Identity())),
+                ],
                 className="fig-row",
             ),
             dcc.Interval(id=ids.TICKET_POLL, interval=1000, disabled=True, max_intervals=1),

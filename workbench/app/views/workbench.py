@@ -62,14 +62,18 @@ def training_bar(settings: Settings) -> html.Div:
                 [
                     field("Data", select(ids.DATASET, datasets, settings.dataset), className="w-data"),
                     field("Activation", select(ids.ACTIVATION, activations, settings.activation), className="w-act"),
-                    field("Seed", number_input(ids.INIT_SEED, settings.init_seed, step=1, minimum=0), className="w-num"),
+                    field(
+                        "Seed", number_input(ids.INIT_SEED, settings.init_seed, step=1, minimum=0), className="w-num"
+                    ),
                     field("Learning rate", number_input(ids.LR, settings.lr, minimum=0), className="w-lr"),
                     field("Optimizer", select(ids.OPTIMIZER, optimizers, settings.optimizer), className="w-opt"),
                     field("Batch", number_input(ids.BATCH, settings.batch_size, step=1, minimum=1), className="w-num"),
                     field("Epochs", number_input(ids.EPOCHS, settings.epochs, step=1, minimum=1), className="w-num"),
                     field(
                         "Device",
-                        select(ids.DEVICE, [{"label": d, "value": d} for d in ("auto", "cpu", "cuda")], settings.device),
+                        select(
+                            ids.DEVICE, [{"label": d, "value": d} for d in ("auto", "cpu", "cuda")], settings.device
+                        ),
                         className="w-opt",
                     ),
                     button("⟳ Build", ids.BUILD, title="A fresh model of the design with these settings"),
@@ -109,21 +113,30 @@ def design_sidebar() -> html.Div:
             card(
                 "Files",
                 dcc.Upload(
-                    html.Div(["Drop a file or ", html.A("choose one"),
-                              html.Div(".graphml · .json · .pt · .wbsession", className="field-hint")]),
+                    html.Div(
+                        [
+                            "Drop a file or ",
+                            html.A("choose one"),
+                            html.Div(".graphml · .json · .pt · .wbsession", className="field-hint"),
+                        ]
+                    ),
                     id=ids.UPLOAD,
                     className="upload",
                     multiple=False,
                     max_size=-1,
                 ),
                 html.Div(
-                    [button("Save session", ids.SAVE_SESSION, kind="small", title="Design, model, masks and curves"),
-                     button("Share link", ids.SHARE, kind="small", title="A link to this design and settings")],
+                    [
+                        button("Save session", ids.SAVE_SESSION, kind="small", title="Design, model, masks and curves"),
+                        button("Share link", ids.SHARE, kind="small", title="A link to this design and settings"),
+                    ],
                     className="btn-row",
                 ),
                 html.Div(
-                    [dcc.Input(id=ids.SHARE_LINK, readOnly=True, className="input share-link"),
-                     html.Div("Copied to the clipboard.", className="field-hint")],
+                    [
+                        dcc.Input(id=ids.SHARE_LINK, readOnly=True, className="input share-link"),
+                        html.Div("Copied to the clipboard.", className="field-hint"),
+                    ],
                     id=ids.SHARE_BOX,
                     className="hidden",
                 ),
@@ -233,7 +246,9 @@ def right_column(settings: Settings) -> html.Div:
         html.Div(id=ids.PRUNE_SUMMARY, className="prune-summary"),
         html.Div(
             [
-                button("Apply", ids.PRUNE_APPLY, kind="primary small", title="Write the previewed masks into the model"),
+                button(
+                    "Apply", ids.PRUNE_APPLY, kind="primary small", title="Write the previewed masks into the model"
+                ),
                 button("Fine-tune", ids.PRUNE_FINETUNE, kind="small", title="Apply, then train on with the masks held"),
                 number_input(ids.PRUNE_FT_EPOCHS, 5, step=1, minimum=1),
                 html.Span("epochs", className="field-hint inline"),
@@ -248,12 +263,27 @@ def right_column(settings: Settings) -> html.Div:
         value="output",
         className="detail-tabs",
         children=[
-            dcc.Tab(plot(ids.BOUNDARY_FIG, empty_figure("The model's output appears here")), label="Output",
-                    value="output", className="dtab", selected_className="dtab--on"),
-            dcc.Tab(plot(ids.DENSITY_FIG, density_figure([])), label="Connections", value="layers",
-                    className="dtab", selected_className="dtab--on"),
-            dcc.Tab(plot(ids.HIST_FIG, empty_figure("Weight magnitudes appear here", x_title="|weight|")),
-                    label="Weights", value="weights", className="dtab", selected_className="dtab--on"),
+            dcc.Tab(
+                plot(ids.BOUNDARY_FIG, empty_figure("The model's output appears here")),
+                label="Output",
+                value="output",
+                className="dtab",
+                selected_className="dtab--on",
+            ),
+            dcc.Tab(
+                plot(ids.DENSITY_FIG, density_figure([])),
+                label="Connections",
+                value="layers",
+                className="dtab",
+                selected_className="dtab--on",
+            ),
+            dcc.Tab(
+                plot(ids.HIST_FIG, empty_figure("Weight magnitudes appear here", x_title="|weight|")),
+                label="Weights",
+                value="weights",
+                className="dtab",
+                selected_className="dtab--on",
+            ),
         ],
     )
     return html.Div(
