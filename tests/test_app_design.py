@@ -204,14 +204,6 @@ def test_a_change_larger_than_the_budget_cannot_be_undone_and_empties_the_histor
     assert design.last_undoable and design.undo() and design.graph.number_of_nodes() == 201
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: Change.nbytes of a replace record is computed from its live graphs (before/after), which later "
-        "edits mutate in place; DesignState adds one value when the record enters the history and subtracts "
-        "another when it leaves, so history_nbytes drifts (negative here) and the history outgrows its budget"
-    ),
-    strict=True,
-)
 def test_history_stays_within_budget_after_editing_a_replaced_graph():
     budget = 20_000
     design = DesignState(history_bytes=budget)

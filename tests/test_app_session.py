@@ -315,22 +315,12 @@ def test_a_session_file_naming_an_unknown_data_set_changes_nothing():
     assert same(everything(session), before)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Session.restore checks the data set with ws.datasets.get(), which raises DatasetError, "
-    "not the CheckpointError its docstring promises for a broken session file",
-    strict=True,
-)
 def test_a_session_file_naming_an_unknown_data_set_raises_a_checkpoint_error():
     data = _rewrite(built().dump(), lambda d: {**d, "dataset": "imagenet"})
     with pytest.raises(CheckpointError, match="imagenet"):
         sample_session().restore(data)
 
 
-@pytest.mark.xfail(
-    reason="BUG: _read_session reads zip members without catching zlib.error (and reads model.pt outside any "
-    "try), so a session file whose compressed bytes are damaged raises zlib.error or BadZipFile, not CheckpointError",
-    strict=True,
-)
 @pytest.mark.parametrize("where", ["session.json", "model.pt"])
 def test_a_session_file_with_damaged_compressed_bytes_raises_a_checkpoint_error(where):
     good = built().dump()

@@ -62,12 +62,6 @@ def test_every_graph_sample_opens_with_a_model_that_fits_its_data(name):
     assert session.canvas().graph.number_of_nodes() > 0 and session.mask_codes() is not None
 
 
-@pytest.mark.xfail(
-    reason="BUG: open_sample keeps the session's activation setting (leaky_relu) when the sample's model uses "
-    "another (skip_dag: tanh, watts_strogatz_dan: ReLU), so the training bar shows an activation the model does not "
-    "have and Reset/Build rebuild the sample with a different one",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["skip_dag", "watts_strogatz_dan"])
 def test_opening_a_sample_shows_the_activation_of_its_model(name):
     session = fresh()
