@@ -12,14 +12,16 @@ deterministic.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import networkx as nx
 import numpy as np
 
-from workbench.errors import CycleError, EmptyGraphError, GraphError, UnknownNodeError
+from workbench.errors import CycleError, EmptyGraphError, GraphError, GraphFileError, UnknownNodeError
 
 Orientation = Literal["random", "bfs", "index"]
 #: How undirected graphs are oriented unless told otherwise (see :func:`orient`).
@@ -34,6 +36,7 @@ __all__ = [
     "Orientation",
     "balanced_tree",
     "barabasi_albert",
+    "build_layer_index",
     "check_dag",
     "depth",
     "erdos_renyi",
@@ -151,6 +154,10 @@ def orient(graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, *, s
     return dag
 
 
+def _file_format(path: str | os.PathLike) -> str:
+    return "json" if Path(path).suffix.lower() == ".json" else "graphml"
+
+
 def random_rank(n: int, seed: int = 0) -> np.ndarray:
     """The rank of each of ``n`` vertices (in node order) under the ``"random"`` orientation."""
     return np.random.default_rng(seed).permutation(n)
@@ -180,6 +187,39 @@ def layer_index(graph: nx.DiGraph) -> dict:
     """
     check_dag(graph, allow_empty=True)
     return {v: i for i, generation in enumerate(nx.topological_generations(graph)) for v in generation}
+
+
+def build_layer_index(graph: nx.DiGraph, layer_index: dict | None = None) -> tuple[dict, dict]:
+    """The seed's layering: ``(layer of every vertex, vertices of every layer)``.
+
+    The layer of a vertex is the longest path from a source to it (as
+    :func:`layer_index`); vertices are listed in node order.
+
+    Args:
+        graph: a DAG.
+        layer_index: a dict to fill in place (the seed's cache argument); a
+            vertex already in it keeps its value, and its successors are
+            layered from that value.
+
+    Returns:
+        ``(layers, vertices_by_layer)``: ``{vertex: layer}`` and ``{layer: [vertices]}``.
+
+    Raises:
+        CycleError: ``graph`` has a cycle.
+
+    Example:
+        >>> build_layer_index(nx.DiGraph([(0, 1), (1, 2), (0, 2)]))
+        ({0: 0, 1: 1, 2: 2}, {0: [0], 1: [1], 2: [2]})
+    """
+    check_dag(graph, allow_empty=True)
+    layers = {} if layer_index is None else layer_index
+    for v in nx.topological_sort(graph):
+        if v not in layers:
+            layers[v] = 1 + max((layers[u] for u in graph.predecessors(v)), default=-1)
+    by_layer: dict = {}
+    for v in graph.nodes:
+        by_layer.setdefault(layers[v], []).append(v)
+    return layers, by_layer
 
 
 def depth(graph: nx.DiGraph) -> int:
@@ -222,8 +262,71 @@ class LayeredGraph(nx.DiGraph):
         check_dag(layered)
         return layered
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the graph to ``path``: node-link JSON for a ``.json`` path, else GraphML.
+
+        Labels (ints, strings, tuples), node order and scalar attributes come
+        back exactly with :meth:`load` (see :mod:`workbench.io`).
+
+        Raises:
+            GraphFileError: a label or attribute cannot be stored, or an OS error.
+        """
+        from workbench.io.graphs import graph_to_bytes
+
+        data = graph_to_bytes(self, _file_format(path))
+        try:
+            Path(path).write_bytes(data)
+        except OSError as exc:
+            raise GraphFileError(f"cannot write {os.fspath(path)!r}: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CachedLayeredGraph:
+        """Read a graph written by :meth:`save` (or any GraphML / node-link JSON DAG file).
+
+        Returns a :class:`CachedLayeredGraph` (as :meth:`load_from`). A GraphML
+        file of another tool keeps its string node ids.
+
+        Raises:
+            GraphFileError: missing or malformed file.
+            GraphError, CycleError, EmptyGraphError: the file holds no DAG.
+        """
+        from workbench.io.graphs import graph_from_bytes
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise GraphFileError(f"cannot read {os.fspath(path)!r}: {exc}") from exc
+        graph = graph_from_bytes(data, _file_format(path), name=Path(path).name)
+        if not graph.is_directed():
+            raise GraphError(f"{os.fspath(path)!r} holds an undirected graph; orient it with LayeredGraph.load_from")
+        return cls.load_from(graph)
+
     def _layer_map(self) -> dict:
         return layer_index(self)
+
+    def get_layer(self, node: Hashable) -> int:
+        """The seed's name for :meth:`layer`."""
+        return self.layer(node)
+
+    @property
+    def first_layer(self) -> int:
+        return 0
+
+    @property
+    def last_layer(self) -> int:
+        return self.num_layers - 1
+
+    def layer_connection_size(self, layer_a: int, layer_b: int) -> int:
+        """Number of edges between two different layers (in either order)."""
+        if layer_a == layer_b:
+            raise GraphError(f"layer {layer_a} has no edges within itself; give two different layers")
+        low, high = sorted((layer_a, layer_b))
+        targets = set(self.get_vertices(high))
+        return sum(1 for u in self.get_vertices(low) for v in self.successors(u) if v in targets)
+
+    def layer_connected(self, layer_a: int, layer_b: int) -> bool:
+        """Whether some edge joins two different layers."""
+        return self.layer_connection_size(layer_a, layer_b) > 0
 
     def layer(self, node: Hashable) -> int:
         """The layer of ``node``; raises :class:`UnknownNodeError` if absent."""
