@@ -14,10 +14,13 @@ from workbench.lottery.results import LotteryResult, RoundResult, load_round
 from workbench.lottery.runner import LotteryRunner
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
 from workbench.lottery.torch_prune import (
+    from_torch_pruned,
     from_torch_sequential,
     load_prune_state_dict,
     to_prune_state_dict,
+    to_torch_pruned,
     to_torch_sequential,
+    torch_prune_masks,
 )
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "RoundResult",
     "RoundTraining",
     "Splits",
+    "from_torch_pruned",
     "from_torch_sequential",
     "iterate_lottery",
     "load_prune_state_dict",
@@ -43,6 +47,8 @@ __all__ = [
     "runs_in",
     "splits_of",
     "to_prune_state_dict",
+    "to_torch_pruned",
     "to_torch_sequential",
+    "torch_prune_masks",
     "train_round",
 ]

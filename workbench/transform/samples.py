@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import ExtractionError
+from workbench.sparse import MaskedConv2d, MaskedLinearLayer
 
 __all__ = ["CONV_SAMPLES", "ResidualCNN", "conv_sample", "sample_input", "small_cnn"]
 
@@ -24,6 +25,9 @@ def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
     ``1x8x8 -> conv 8 (3x3, pad 1) -> ReLU -> max pool 2 -> conv 16 (3x3, pad 1, 2 groups) -> ReLU
     -> max pool 2 -> flatten (16 x 2 x 2) -> linear num_classes``.
     At channel level its graph has 1 + 8 + 8 + 16 + 16 + num_classes vertices.
+    The convolutions and the classifier are maskable (``MaskedConv2d``,
+    ``MaskedLinearLayer``; every connection on at first), so the model prunes
+    and makes lottery tickets like the masked networks.
 
     Args:
         seed: seeds the initial weights (``None``: torch's global generator).
@@ -37,14 +41,14 @@ def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
     if seed is not None:
         torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1),
+        MaskedConv2d(1, 8, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1, groups=2),
+        MaskedConv2d(8, 16, 3, padding=1, groups=2),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(16 * 2 * 2, num_classes),
+        MaskedLinearLayer(16 * 2 * 2, num_classes),
     )
 
 
