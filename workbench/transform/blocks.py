@@ -40,19 +40,28 @@ class Ids:
     ``stacked`` marks the result of ``torch.stack(..., dim=0)``: ``t`` is then
     ``[n, 1, *features]`` and only a sum or mean over dimension 0 may follow.
     ``blocks``: indices of the vertex blocks the ids may come from (``None``:
-    unknown, found from ``t`` when needed).
+    unknown, found from ``t`` when needed). ``scale``: a constant factor the
+    tensor holds its vertices' values times (``0.5 * h``); the next structural
+    op multiplies the weights of the edges it draws from them by it.
     """
 
-    __slots__ = ("blocks", "stacked", "t")
+    __slots__ = ("blocks", "scale", "stacked", "t")
 
-    def __init__(self, t: torch.Tensor, stacked: bool = False, blocks: frozenset[int] | None = None) -> None:
+    def __init__(
+        self, t: torch.Tensor, stacked: bool = False, blocks: frozenset[int] | None = None, scale: float = 1.0
+    ) -> None:
         self.t = t
         self.stacked = stacked
         self.blocks = blocks
+        self.scale = scale
 
     def like(self, t: torch.Tensor, stacked: bool = False) -> Ids:
-        """New ids ``t`` drawn from the same blocks (a rearrangement of this map)."""
-        return Ids(t, stacked, self.blocks)
+        """New ids ``t`` drawn from the same blocks with the same scale (a rearrangement of this map)."""
+        return Ids(t, stacked, self.blocks, self.scale)
+
+    def scaled(self, factor: float) -> Ids:
+        """The same ids holding ``factor`` times the values."""
+        return Ids(self.t, self.stacked, self.blocks, self.scale * factor)
 
     @property
     def features(self) -> tuple[int, ...]:
@@ -222,6 +231,7 @@ class Extraction:
         fill: Callable | None = None,
         dtype: np.dtype | None = None,
         index_bound: int = 0,
+        aggregated: bool = False,
     ) -> None:
         """Record the edges of one op; ``build`` runs only when the graph is built.
 
@@ -231,6 +241,8 @@ class Extraction:
                 the given arrays (used instead of ``build`` at neuron level
                 without threshold, so the arrays need no concatenation);
                 ``dtype`` is then the weight dtype.
+            aggregated: ``build`` already gives one edge per vertex pair with
+                its final weight and applies the threshold (coarse rules).
         """
         threshold = self.threshold
         coarse = self.granularity != "neuron"
@@ -238,6 +250,8 @@ class Extraction:
 
         def finish() -> EdgeTuple:
             src, dst, w, idx = build()
+            if aggregated:
+                return src, dst, w, idx
             if clean and threshold is None:
                 return aggregate(src, dst, w, idx) if coarse else (src, dst, w, idx)
             keep = src >= 0
