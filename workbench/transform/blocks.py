@@ -43,17 +43,27 @@ class Ids:
     unknown, found from ``t`` when needed). ``scale``: a constant factor the
     tensor holds its vertices' values times (``0.5 * h``); the next structural
     op multiplies the weights of the edges it draws from them by it.
+    ``fresh``: ``t`` is a block's own id map as :meth:`Extraction.new_block`
+    made it, with one id along each slice of its first feature dimension and
+    no ``-1`` (a coarse block, or a 1-d one), which lets coarse rules skip
+    checking that.
     """
 
-    __slots__ = ("blocks", "scale", "stacked", "t")
+    __slots__ = ("blocks", "fresh", "scale", "stacked", "t")
 
     def __init__(
-        self, t: torch.Tensor, stacked: bool = False, blocks: frozenset[int] | None = None, scale: float = 1.0
+        self,
+        t: torch.Tensor,
+        stacked: bool = False,
+        blocks: frozenset[int] | None = None,
+        scale: float = 1.0,
+        fresh: bool = False,
     ) -> None:
         self.t = t
         self.stacked = stacked
         self.blocks = blocks
         self.scale = scale
+        self.fresh = fresh
 
     def like(self, t: torch.Tensor, stacked: bool = False) -> Ids:
         """New ids ``t`` drawn from the same blocks with the same scale (a rearrangement of this map)."""
@@ -61,7 +71,7 @@ class Ids:
 
     def scaled(self, factor: float) -> Ids:
         """The same ids holding ``factor`` times the values."""
-        return Ids(self.t, self.stacked, self.blocks, self.scale * factor)
+        return Ids(self.t, self.stacked, self.blocks, self.scale * factor, self.fresh)
 
     @property
     def features(self) -> tuple[int, ...]:
@@ -200,7 +210,8 @@ class Extraction:
         self.blocks.append(block)
         self._starts.append(self.num_vertices)
         self.num_vertices += size
-        return Ids(ids, blocks=frozenset({len(self.blocks) - 1}))
+        fresh = unit == "module" or len(shape) <= 1 or (unit == "channel" and channel_dim % len(shape) == 0)
+        return Ids(ids, blocks=frozenset({len(self.blocks) - 1}), fresh=fresh)
 
     def layer_of(self, ids: Ids) -> int:
         """The deepest layer among the vertices in ``ids`` (``-1`` if none)."""

@@ -31,6 +31,8 @@ def channel_sources(x: Ids) -> list[np.ndarray]:
     """The distinct vertex ids feeding each channel (dim 0) of ``x``."""
     c = x.features[0]
     flat = x.t.reshape(c, -1)
+    if x.fresh:
+        return [np.array([v]) for v in flat[:, 0].tolist()]
     lo, hi = flat.min(1).values, flat.max(1).values
     if bool((lo == hi).all()):
         return [np.array([int(v)]) if v >= 0 else _EMPTY_I for v in lo.tolist()]
@@ -45,6 +47,11 @@ def spread(sources: list[np.ndarray], channel: np.ndarray, dst: np.ndarray, w: n
     counts = sizes[channel]
     src = np.concatenate([sources[c] for c in channel.tolist()]) if channel.size else _EMPTY_I
     return src, np.repeat(dst, counts), np.repeat(w, counts), np.repeat(idx, counts)
+
+
+def _is_run(ids: np.ndarray) -> bool:
+    """Whether ``ids`` is ``start, start + 1, ...``."""
+    return ids.size > 0 and int(ids[-1]) - int(ids[0]) == ids.size - 1 and bool(np.all(np.diff(ids) == 1))
 
 
 def _compact(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -79,8 +86,10 @@ def norm_edges(
     units_s, inv_s, distinct_s = _compact(src_of)
     units_d, inv_d, distinct_d = _compact(dst_of)
     if distinct_s and distinct_d:  # pairs of units are pairs of vertices
-        w = np.sqrt(sq).astype(dtype)
-        return src_of[cols], dst_of[rows], w, np.full(w.size, -1, dtype=np.int64)
+        w = np.sqrt(sq).astype(dtype, copy=False)
+        src = cols + src_of[0] if _is_run(src_of) else src_of[cols]  # a block's channels: consecutive ids
+        dst = rows + dst_of[0] if _is_run(dst_of) else dst_of[rows]
+        return src, dst, w, np.full(w.size, -1, dtype=np.int32)
     key = inv_d[rows] * units_s.size + inv_s[cols]
     if units_s.size * units_d.size <= max(4 * key.size, 1 << 16):
         total = np.bincount(key, weights=sq, minlength=units_s.size * units_d.size)
@@ -91,7 +100,7 @@ def norm_edges(
         total = np.bincount(inverse.reshape(-1), weights=sq)
     d, s = np.divmod(present, units_s.size)
     w = np.sqrt(total).astype(dtype)
-    return units_s[s], units_d[d], w, np.full(w.size, -1, dtype=np.int64)
+    return units_s[s], units_d[d], w, np.full(w.size, -1, dtype=np.int32)
 
 
 def pair_edges(src_map: torch.Tensor, dst_map: torch.Tensor, weight: float) -> EdgeTuple:

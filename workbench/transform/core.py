@@ -259,16 +259,19 @@ class GraphTransform:
                 part = slice(start, start + size)
                 spec.fill(source[part], target[part], weight[part], index[part])
                 start += size
-        else:
+        else:  # build every op's edges, then copy them into arrays of the final dtypes (one pass each)
             parts = [spec.build() for spec in ctx.specs]
             sizes = [p[0].size for p in parts]
-            if parts:
-                source, target, weight, index = (np.concatenate([p[i] for p in parts]) for i in range(4))
-                if small and (index.size == 0 or int(index.max()) < 2**31):
-                    source, target, index = (a.astype(np.int32) for a in (source, target, index))
-            else:
-                source = target = index = np.zeros(0, dtype=np.int64)
-                weight = np.zeros(0, dtype=np.float32)
+            total = sum(sizes)
+            if small and not all(p[3].size == 0 or int(p[3].max()) < 2**31 for p in parts):
+                ints = np.int64
+            source, target, index = (np.empty(total, dtype=ints) for _ in range(3))
+            weight = np.empty(total, dtype=np.result_type(*(p[2].dtype for p in parts)) if parts else np.float32)
+            start = 0
+            for part, size in zip(parts, sizes, strict=True):
+                for out, values in zip((source, target, weight, index), part, strict=True):
+                    np.copyto(out[start : start + size], values, casting="unsafe")
+                start += size
         return EdgeArrays(
             source,
             target,

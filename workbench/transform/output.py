@@ -294,9 +294,11 @@ class _LazyRow(dict):
 
 
 def _sorted_order(values: np.ndarray) -> np.ndarray | None:
-    """A stable order sorting ``values``, or ``None`` when they already are sorted."""
+    """A stable order sorting ``values`` (non-negative), or ``None`` when they already are sorted."""
     if values.size < 2 or bool(np.all(values[1:] >= values[:-1])):
         return None
+    if int(values.max()) < 1 << 16:  # numpy sorts 16-bit integers by radix: linear time
+        return np.argsort(values.astype(np.uint16), kind="stable")
     return np.argsort(values, kind="stable")
 
 

@@ -69,6 +69,7 @@ def linear(
     out_f, in_f = weight.shape
     lead = x.features[:-1]
     out = ctx.new_block(name, kind, (*lead, out_f), [x], channel_dim=-1, **block)
+    out_block = len(ctx.blocks) - 1
     src_ids = x.t.reshape(-1, in_f).numpy()  # [P, in]
     dst_ids = out.t.reshape(-1, out_f).numpy()  # [P, out]
     keep = _keep(weight, mask)
@@ -80,6 +81,11 @@ def linear(
 
         def build_coarse():
             kept = keep if threshold is None else keep & (np.abs(weight) > threshold)
+            if ctx.blocks[out_block].unit == "module":  # one target vertex: sum over the outputs first
+                sq = np.einsum("ij,ij->j", np.where(kept, weight, 0), np.where(kept, weight, 0)).astype(np.float64)
+                cols = np.flatnonzero(kept.any(0))
+                rows = np.zeros_like(cols)
+                return norm_edges(_singles(src_ids[0]), dst_ids[0][:1], rows, cols, sq[cols] * scale**2, weight.dtype)
             rows, cols = np.nonzero(kept)
             w = weight[rows, cols].astype(np.float64) * scale
             return norm_edges(_singles(src_ids[0]), dst_ids[0], rows, cols, w * w, weight.dtype)
@@ -124,7 +130,7 @@ def linear(
 
 def _live_taps(x: Ids, kernel, stride, pads, dilation, out_size, mode, reads: np.ndarray) -> np.ndarray:
     """``[C_in, K]`` or ``[1, K]`` bool: which taps of each input channel read some vertex of it."""
-    if bool((x.t >= 0).all()):
+    if x.fresh or bool((x.t >= 0).all()):
         return (reads > 0)[None, :]
     win = windows(x.t, kernel, stride, pads, dilation, out_size, mode)  # [C, *O, *K]
     c = win.shape[0]
@@ -151,6 +157,7 @@ def conv(
     kernel = weight.shape[2:]
     k_total, o_total = math.prod(kernel), math.prod(out_size)
     out = ctx.new_block(name, kind, (c_out, *out_size), [x], channel_dim=0)
+    out_block = len(ctx.blocks) - 1
     keep = _keep(weight, mask)
     per_group = c_out // groups
     scale = x.scale
@@ -193,10 +200,16 @@ def conv(
         w = weight.reshape(c_out, c_in_g, k_total)
         used = kept_live if threshold is None else kept_live & (np.abs(w) > threshold)
         wz = w if mask is None and threshold is None and live.all() else np.where(used, w, 0)  # zeros give nothing
-        sq = np.einsum("ijk,ijk->ij", wz, wz).astype(np.float64)  # [C_out, C_in / groups]
-        rows, cil = np.nonzero(present if threshold is None else used.any(-1))
-        cols = (rows // per_group) * c_in_g + cil
-        return norm_edges(sources, first_ids(out, c_out), rows, cols, sq[rows, cil] * scale * scale, weight.dtype)
+        sq = np.einsum("ijk,ijk->ij", wz, wz).astype(np.float64) * (scale * scale)  # [C_out, C_in / groups]
+        joined = present if threshold is None else used.any(-1)
+        dst = first_ids(out, c_out)
+        if ctx.blocks[out_block].unit == "module":  # one target vertex: sum over the output channels first
+            sq_in = sq.reshape(groups, per_group, c_in_g).sum(1).reshape(-1)  # [C_in]
+            cols = np.flatnonzero(joined.reshape(groups, per_group, c_in_g).any(1).reshape(-1))
+            return norm_edges(sources, dst[:1], np.zeros_like(cols), cols, sq_in[cols], weight.dtype)
+        rows, cil = np.nonzero(joined)
+        cols = cil if groups == 1 else (rows // per_group) * c_in_g + cil
+        return norm_edges(sources, dst, rows, cols, sq[joined], weight.dtype)  # boolean indexing: nonzero order
 
     ctx.add_edges(name, kind, count, build_coarse, aggregated=True)
     return out
