@@ -64,6 +64,10 @@ class GraphFileError(WorkbenchError, ValueError):
     """A graph file cannot be read or written."""
 
 
+class SessionError(WorkbenchError, ValueError):
+    """A browser tab's session cannot be found or kept (a malformed session id, a closed store)."""
+
+
 class CheckpointError(WorkbenchError, ValueError):
     """A model checkpoint cannot be read, or does not fit the model."""
 

@@ -61,7 +61,7 @@ __all__ = [
 #: Environment variable naming another sample directory.
 SAMPLES_ENV = "WORKBENCH_SAMPLES"
 #: The sample the app opens on.
-DEFAULT_SAMPLE = "watts_strogatz_dan"
+DEFAULT_SAMPLE = "moons_dan"
 #: Format marker of a convolutional sample's ``.pt`` file.
 CONV_FORMAT = "workbench-conv-sample"
 CONV_VERSION = 1
