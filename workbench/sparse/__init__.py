@@ -1,6 +1,6 @@
 """Masked models: layers with boolean masks and networks shaped by graphs."""
 
-from workbench.graph import CachedLayeredGraph, LayeredGraph
+from workbench.layered import CachedLayeredGraph, LayeredGraph
 from workbench.sparse.activations import ACTIVATIONS, resolve_activation
 from workbench.sparse.cell import DeepCellDAN
 from workbench.sparse.conv import MaskedConv1d, MaskedConv2d, MaskedConv3d

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.graph import DEFAULT_ORIENTATION, LayeredGraph, Orientation
+from workbench.graph import DEFAULT_ORIENTATION, Orientation
 from workbench.graph_arrays import DagArrays, dag_arrays
+from workbench.layered import LayeredGraph
 from workbench.sparse.activations import Activation, resolve_activation
 from workbench.sparse.ffn import cast_input, flatten_input, input_shape_of
 from workbench.sparse.init import global_rng_untouched
