@@ -280,11 +280,13 @@ def aggregate(src: np.ndarray, dst: np.ndarray, w: np.ndarray, idx: np.ndarray) 
 
     Entries with the same ``(src, dst, idx)`` are one weight seen at several
     positions (a convolution kernel) and count once; ``idx = -1`` entries
-    (pooling, merges) count once as well. The merged edges get index ``-1``.
+    (pooling, merges) count once as well. The merged edges get index ``-1``
+    and come sorted by target, then source (so the graph's predecessor rows
+    need no sort).
     """
     if src.size == 0:
         return src, dst, w, idx
-    order = np.lexsort((idx, dst, src))
+    order = np.lexsort((idx, src, dst))  # by target first: an op's edges then come sorted by target
     s, d, i, x = src[order], dst[order], idx[order], w[order]
     new_entry = np.ones(s.size, dtype=bool)
     new_entry[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1]) | (i[1:] != i[:-1])
