@@ -84,5 +84,27 @@ class ExtractionError(WorkbenchError, ValueError):
     """A graph cannot be extracted from a model (unsupported op, control flow)."""
 
 
-class GraphTooLargeError(ExtractionError):
+class LimitError(WorkbenchError, ValueError):
+    """A request is over a size limit (see :class:`workbench.limits.Limits`); refused before any work.
+
+    Attributes:
+        field: the name of the :class:`~workbench.limits.Limits` field that was
+            exceeded (``"max_edges"``...), or None for a limit the caller set.
+        value: the size that was asked for (an int, or a float for sizes
+            estimated beyond exact arithmetic), or None.
+        limit: the limit, or None.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value=None, limit: int | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.limit = limit
+        super().__init__(message)
+
+
+class GraphTooLargeError(ExtractionError, LimitError):
     """The extracted graph would exceed the limit the caller set."""
+
+
+class SweepError(WorkbenchError, ValueError):
+    """A sweep cannot run as asked: a bad grid, or an output folder that holds another experiment."""

@@ -71,6 +71,7 @@ def create_app(sample: str | None = None, *, config: ServerConfig | None = None)
     from workbench.app.store import SessionStore
     from workbench.app.views.page import serve_layout
     from workbench.jobs import SlotPool
+    from workbench.limits import DEFAULT_LIMITS
 
     config = ServerConfig(data_dir=Path(tempfile.mkdtemp(prefix="workbench-sessions-"))) if config is None else config
     sample = sample if sample is not None else config.sample
@@ -91,10 +92,11 @@ def create_app(sample: str | None = None, *, config: ServerConfig | None = None)
     app.server.json = RequestJSON(app.server)  # deeply nested JSON gets a 400, not a RecursionError
     datasets = DatasetCache()
     slots = SlotPool(config.training_slots)
+    limits = config.limits if config.limits is not None else DEFAULT_LIMITS
     store = SessionStore(
         config.data_dir,
-        new=session_factory(datasets, sample, slots=slots),
-        load=lambda session_id, data: load_session(session_id, data, datasets, slots=slots),
+        new=session_factory(datasets, sample, slots=slots, limits=limits),
+        load=lambda session_id, data: load_session(session_id, data, datasets, slots=slots, limits=limits),
         memory_budget=config.memory_budget,
     )
     app.layout = serve_layout

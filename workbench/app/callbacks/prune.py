@@ -16,7 +16,7 @@ from dash import Input, Output, State, ctx, html
 from workbench.app import ids
 from workbench.app.callbacks.design import card_outputs, mask_outputs
 from workbench.app.callbacks.edge import session_callback
-from workbench.app.callbacks.train import output_figure, status
+from workbench.app.callbacks.train import STATUS_OUTPUTS, output_figure, status_outputs
 from workbench.app.state.settings import read_number
 from workbench.app.state.workspace import PREVIEW_SAMPLES, Preview, PruneSetting, Workspace
 from workbench.app.views.figures import density_figure, empty_figure, histogram_figure
@@ -175,8 +175,7 @@ def register(app, store) -> None:
             "alert": Output(ids.PRUNE_ALERT, "children", allow_duplicate=True),
             "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
             "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
         },
         inputs={
             "apply": Input(ids.PRUNE_APPLY, "n_clicks"),
@@ -214,5 +213,5 @@ def register(app, store) -> None:
             ws.reset_masks()
             out["alert"] = alert("Masks reset: every designed connection is on again.", "success")
         out["model_version"] = ws.version
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         return out

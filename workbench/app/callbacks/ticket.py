@@ -6,7 +6,7 @@ from dash import Input, Output, State, ctx
 
 from workbench.app import ids
 from workbench.app.callbacks.edge import session_callback
-from workbench.app.callbacks.train import status
+from workbench.app.callbacks.train import STATUS_OUTPUTS, status_outputs
 from workbench.app.state.ticket import (
     find_round,
     load_chosen_round,
@@ -66,8 +66,7 @@ def register(app, store) -> None:
         output={
             **RUN_OUTPUTS,
             "alert": Output(ids.TICKET_ALERT, "children"),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
         },
         inputs={"start": Input(ids.TICKET_START, "n_clicks"), "stop": Input(ids.TICKET_STOP, "n_clicks")},
         state={
@@ -101,7 +100,7 @@ def register(app, store) -> None:
             session.ticket.runner.stop()
             out["alert"] = alert("Stopped; the finished rounds are kept.", "info")
             out["poll_off"] = False  # one more look draws what finished
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         return out
 
     @session_callback(
@@ -112,8 +111,7 @@ def register(app, store) -> None:
             "alert": Output(ids.TICKET_ALERT, "children", allow_duplicate=True),
             "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
             "next_tick": Output(ids.TICKET_POLL, "max_intervals"),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
         },
         inputs={"n": Input(ids.TICKET_POLL, "n_intervals")},
         state={"follow": State(ids.TICKET_FOLLOW, "value")},
@@ -136,7 +134,7 @@ def register(app, store) -> None:
             )
         if p.loaded:
             out["model_version"] = session.workspace.version
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         return out
 
     @session_callback(

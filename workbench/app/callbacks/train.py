@@ -23,7 +23,16 @@ from workbench.app.views.widgets import alert
 from workbench.app.views.workbench import DATASET_TITLES
 from workbench.errors import WorkbenchError
 
-__all__ = ["SETTINGS_STATE", "epoch_text", "output_figure", "register", "run_line", "status"]
+__all__ = [
+    "SETTINGS_STATE",
+    "STATUS_OUTPUTS",
+    "epoch_text",
+    "output_figure",
+    "register",
+    "run_line",
+    "status",
+    "status_outputs",
+]
 
 #: The settings fields of the training bar, by Settings field name.
 SETTINGS_STATE = {
@@ -35,6 +44,11 @@ SETTINGS_STATE = {
     "batch_size": State(ids.BATCH, "value"),
     "epochs": State(ids.EPOCHS, "value"),
     "device": State(ids.DEVICE, "value"),
+}
+#: The header's status pill, which every callback that starts, stops or polls a run updates.
+STATUS_OUTPUTS = {
+    "status": Output(ids.STATUS, "children", allow_duplicate=True),
+    "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
 }
 STATUS_CLASS = {
     "queued": "status-paused",
@@ -67,6 +81,12 @@ def status(session: Session) -> tuple[str, str]:
         where = f" · {position} in line" if position is not None else ""
         return f"waiting for a free slot{where}", "status status-paused"
     return state, f"status {STATUS_CLASS.get(state, 'status-idle')}"
+
+
+def status_outputs(session: Session) -> dict:
+    """The :data:`STATUS_OUTPUTS` of the session's state."""
+    text, cls = status(session)
+    return {"status": text, "status_class": cls}
 
 
 def run_line(session: Session) -> str:
@@ -156,8 +176,7 @@ def register(app, store) -> None:
             "alert": Output(ids.TRAIN_ALERT, "children", allow_duplicate=True),
             "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
             "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
             "pause": Output(ids.PAUSE, "children", allow_duplicate=True),
         },
         inputs={
@@ -207,7 +226,7 @@ def register(app, store) -> None:
             )
         if ws.version != version:
             out["model_version"] = ws.version
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         out["pause"] = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
         return out
 
@@ -219,8 +238,7 @@ def register(app, store) -> None:
             "output": Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
             "pause": Output(ids.PAUSE, "children", allow_duplicate=True),
             "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
             "run_line": Output(ids.RUN_LINE, "children", allow_duplicate=True),
             "seen": Output(ids.SEEN, "data", allow_duplicate=True),
         },
@@ -239,7 +257,7 @@ def register(app, store) -> None:
         }
         if ws.running:
             out["poll_off"] = False  # only turns polling on: the poll turns itself off
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         return out
 
     @session_callback(
@@ -249,8 +267,7 @@ def register(app, store) -> None:
             "curves": Output(ids.CURVES_FIG, "figure", allow_duplicate=True),
             "output": Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
             "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
-            "status": Output(ids.STATUS, "children", allow_duplicate=True),
-            "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
+            **STATUS_OUTPUTS,
             "run_line": Output(ids.RUN_LINE, "children", allow_duplicate=True),
             "alert": Output(ids.TRAIN_ALERT, "children", allow_duplicate=True),
             "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
@@ -277,7 +294,7 @@ def register(app, store) -> None:
             "pause": "▶ Resume" if state == "paused" else "❚❚ Pause",
             "next_tick": (n if isinstance(n, int) else 0) + 1,  # the next tick, once this answer is in
         }
-        out["status"], out["status_class"] = status(session)
+        out.update(status_outputs(session))
         if fresh:
             out["curves"] = curve_patch(fresh)
             out["seen"] = len(ws.history)

@@ -22,6 +22,7 @@ from workbench.app.state.share import DesignSource, Shared
 from workbench.app.state.start import open_sample
 from workbench.errors import CheckpointError, GraphError, GraphFileError
 from workbench.graph import check_dag, to_dag
+from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN
 
 __all__ = ["ActionResult", "apply_design_action", "apply_shared", "decode_upload", "load_upload"]
@@ -39,14 +40,16 @@ class ActionResult:
     model_changed: bool = False
 
 
-def decode_upload(contents: str, filename: str) -> bytes:
-    """The bytes of a ``dcc.Upload`` value (``"data:...;base64,..."``).
+def decode_upload(contents: str, filename: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a ``dcc.Upload`` value (``"data:...;base64,..."``), its size checked before decoding.
 
     Raises:
         GraphFileError: empty, or not base64.
+        LimitError: larger than ``limits.max_upload_bytes``.
     """
     if not isinstance(contents, str) or "," not in contents:
-        raise GraphFileError(f"{filename!r} is empty or not a file")
+        raise GraphFileError(f"{str(filename)[:80]!r} is empty or not a file")
+    check_upload_bytes(len(contents) * 3 // 4, limits, name=str(filename))
     try:
         data = base64.b64decode(contents.split(",", 1)[1], validate=True)
     except (binascii.Error, ValueError):
@@ -63,13 +66,14 @@ def load_upload(session: Session, data: bytes, filename: str) -> ActionResult:
         GraphFileError, CheckpointError, GraphError, DatasetError: the file is unreadable, not a DAG,
             or names an unknown data set.
     """
-    name = filename or "upload"
+    name = filename if isinstance(filename, str) and filename else "upload"
     lower = name.lower()
+    limits = session.limits
     if lower.endswith(SESSION_SUFFIXES):
         session.restore(data, name=name)
         return ActionResult(f"Opened the session file {name}: design, model, masks and curves.", "success", True)
     if lower.endswith(CHECKPOINT_SUFFIXES):
-        model, extra = wbio.checkpoint_from_bytes(data, name=name)
+        model, extra = wbio.checkpoint_from_bytes(data, name=name, limits=limits)
         if not isinstance(model, MaskedDeepDAN):
             raise GraphFileError(f"{name!r} holds a {type(model).__name__}; only DAN checkpoints carry a graph")
         dataset = extra.get("dataset") if isinstance(extra, dict) else None
@@ -81,7 +85,7 @@ def load_upload(session: Session, data: bytes, filename: str) -> ActionResult:
         session.design.replace(model.structure)
         session.source = DesignSource()
         return ActionResult(f"Loaded the model and graph of {name}.", "success", True)
-    graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name))
+    graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name, limits=limits))
     session.design.replace(graph)
     session.source = DesignSource()
     return ActionResult(
@@ -103,7 +107,7 @@ def _connect_tap(session: Session, tapped) -> None:
 
 
 def _generate(session: Session, name, values, seed) -> ActionResult:
-    graph = generate(name, values or {}, seed)
+    graph = generate(name, values or {}, seed, limits=session.limits)
     session.design.replace(graph)
     gen = GENERATORS[name]
     session.source = DesignSource("generator", name, dict(values or {}), None if seed in (None, "") else int(seed))
@@ -173,7 +177,7 @@ def apply_design_action(session: Session, action: str, payload: dict) -> ActionR
         open_sample(session, payload.get("name"))
         return ActionResult(f"Opened the sample {payload.get('name')!r} with its trained model.", "success", True)
     elif action == "upload":
-        data = decode_upload(payload.get("contents"), payload.get("filename"))
+        data = decode_upload(payload.get("contents"), payload.get("filename"), session.limits)
         return load_upload(session, data, payload.get("filename"))
     elif action != "cancel":
         raise GraphError(f"unknown design action {action!r}")
@@ -192,7 +196,7 @@ def apply_shared(session: Session, shared: Shared) -> ActionResult:
     """
     source = shared.source
     if source.kind == "generator":
-        graph = generate(source.name, dict(source.values), source.seed)
+        graph = generate(source.name, dict(source.values), source.seed, limits=session.limits)
     elif source.kind == "sample":
         open_sample(session, source.name)
         session.settings = replace(shared.settings, dataset=session.workspace.dataset_name)

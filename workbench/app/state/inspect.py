@@ -21,6 +21,7 @@ from torch import nn
 from workbench.app.state.analysis import dead_vertices, edge_weights, graph_counts
 from workbench.app.state.layout import Drawing, layered_drawing
 from workbench.errors import WorkbenchError
+from workbench.limits import DEFAULT_LIMITS, Limits, check_extraction_edges
 from workbench.transform import GraphTransform
 
 __all__ = [
@@ -58,13 +59,19 @@ class InspectView:
         return {"design": before, "extracted": after}
 
 
-def extract(model: nn.Module, example: torch.Tensor, granularity: str = "neuron") -> nx.DiGraph:
+def extract(
+    model: nn.Module, example: torch.Tensor, granularity: str = "neuron", *, limits: Limits = DEFAULT_LIMITS
+) -> nx.DiGraph:
     """``GraphTransform`` of ``model`` at ``granularity`` (the model is not changed).
 
     Raises:
         ExtractionError: the model or the granularity is not supported.
+        LimitError: the graph's estimate is over ``limits.max_extraction_edges`` (checked before it is
+            built; the message suggests a coarser granularity).
     """
-    return GraphTransform(example, granularity=granularity).transform(model)
+    transform = GraphTransform(example, granularity=granularity)
+    check_extraction_edges(transform.estimate(model).edges, limits, granularity=granularity)
+    return transform.transform(model)
 
 
 def inspect_view(
@@ -74,10 +81,11 @@ def inspect_view(
     *,
     granularity: str = "neuron",
     show_io: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> InspectView:
     """Extract the design (``design_model``: every mask on) and ``model`` and compare them."""
-    design = extract(design_model, example, granularity)
-    extracted = extract(model, example, granularity)
+    design = extract(design_model, example, granularity, limits=limits)
+    extracted = extract(model, example, granularity, limits=limits)
     inputs = {v for v, d in design.in_degree() if d == 0}
     outputs = {v for v, d in design.out_degree() if d == 0}
     weights = _weights(design, design_model if granularity == "neuron" else None)
@@ -163,7 +171,7 @@ def session_inspect(session, *, granularity: str = "neuron", show_io: bool = Tru
         designed = copy.deepcopy(model).cpu()
         designed.reset_mask()
         example = torch.zeros(1, ws.dataset.n_features)
-        view = inspect_view(model, designed, example, granularity=granularity, show_io=show_io)
+        view = inspect_view(model, designed, example, granularity=granularity, show_io=show_io, limits=session.limits)
     if ws.previewing:
         unit = "%" if ws.prune.mode == "percent" else " |w|"
         source = f"Showing the slider's preview ({ws.prune.value:g}{unit}), not applied yet."

@@ -34,7 +34,7 @@ import networkx as nx
 
 from workbench import io as wbio
 from workbench.app.state.analysis import edge_weights, graph_counts, trainable_parameters
-from workbench.app.state.design import HISTORY_BYTES, DesignState
+from workbench.app.state.design import DesignState
 from workbench.app.state.layout import Drawing, layered_drawing
 from workbench.app.state.overlay import ModelOverlay, with_io
 from workbench.app.state.settings import Settings, read_settings
@@ -42,14 +42,13 @@ from workbench.app.state.share import DesignSource
 from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace
 from workbench.errors import CheckpointError, GraphError, WorkbenchError
 from workbench.jobs import SlotPool
+from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
 __all__ = ["SESSION_FORMAT", "Canvas", "Session", "load_session"]
 
 SESSION_FORMAT = "workbench-session"
 SESSION_VERSION = 1
-#: Largest member of a session file (the zip is checked before anything is read).
-MAX_SESSION_MEMBER = 512 * 2**20
 
 
 @dataclass
@@ -73,14 +72,15 @@ class Session:
 
     Args:
         session_id: the id the page keeps.
-        workspace: the model side.
-        history_bytes: budget of the design's undo history.
+        workspace: the model side (its ``limits`` are the session's: the undo history's byte budget,
+            the sizes of uploads, generated designs, models and extracted graphs).
     """
 
-    def __init__(self, session_id: str, workspace: Workspace, *, history_bytes: int = HISTORY_BYTES) -> None:
+    def __init__(self, session_id: str, workspace: Workspace) -> None:
         self.id = session_id
         self.lock = threading.RLock()
-        self.design = DesignState(history_bytes=history_bytes)
+        self.limits = workspace.limits  # the server's size limits, for everything this session reads or builds
+        self.design = DesignState(history_bytes=self.limits.history_bytes)
         self.workspace = workspace
         self.settings = Settings(dataset=workspace.dataset_name)
         self.source = DesignSource()  # how the design was made (for share links)
@@ -304,7 +304,7 @@ class Session:
         Raises:
             CheckpointError: not a session file, or a part of it is broken (the message says which).
         """
-        parts = _read_session(data, name)
+        parts = _read_session(data, name, self.limits)
         if self.busy():
             raise CheckpointError("a training or ticket run is going on; stop it before opening a session file")
         ws = self.workspace
@@ -353,8 +353,9 @@ class Session:
             self.ticket.runner.stop(timeout=0)
 
 
-def _read_session(data: bytes, name: str) -> dict:
-    """Every part of a session file, checked; raises CheckpointError naming what is wrong."""
+def _read_session(data: bytes, name: str, limits: Limits) -> dict:
+    """Every part of a session file, checked against ``limits``; raises CheckpointError (or LimitError)
+    naming what is wrong."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = {info.filename: info for info in archive.infolist()}
@@ -363,8 +364,7 @@ def _read_session(data: bytes, name: str) -> dict:
     if "session.json" not in members:
         raise CheckpointError(f"{name!r} is not a session file: it has no session.json")
     for info in members.values():
-        if info.file_size > MAX_SESSION_MEMBER:
-            raise CheckpointError(f"{name!r}: {info.filename} is {info.file_size:,} bytes, over the limit")
+        check_upload_bytes(info.file_size, limits, name=f"{name}: {info.filename}")
     try:
         doc = json.loads(archive.read("session.json"))
     except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
@@ -374,7 +374,9 @@ def _read_session(data: bytes, name: str) -> dict:
     if doc.get("version") != SESSION_VERSION:
         raise CheckpointError(f"{name!r}: unsupported session file version {doc.get('version')!r}")
     try:
-        design = wbio.graph_from_bytes(str(doc.get("design", "")).encode(), "json", name=f"{name}: design")
+        design = wbio.graph_from_bytes(
+            str(doc.get("design", "")).encode(), "json", name=f"{name}: design", limits=limits
+        )
         settings = read_settings(doc.get("settings") if isinstance(doc.get("settings"), dict) else {})
     except WorkbenchError as exc:
         raise CheckpointError(f"{name!r}: {exc}") from None
@@ -388,7 +390,7 @@ def _read_session(data: bytes, name: str) -> dict:
         raise CheckpointError(f"{name!r}: the training curves are malformed")
     model = None
     if "model.pt" in members:
-        model, _ = wbio.checkpoint_from_bytes(archive.read("model.pt"), name=f"{name}: model.pt")
+        model, _ = wbio.checkpoint_from_bytes(archive.read("model.pt"), name=f"{name}: model.pt", limits=limits)
     prune = doc.get("prune") if isinstance(doc.get("prune"), dict) else {}
     return {
         "design": design,
@@ -403,13 +405,19 @@ def _read_session(data: bytes, name: str) -> dict:
 
 
 def load_session(
-    session_id: str, data: bytes, datasets: DatasetCache, *, slots: SlotPool | None = None, name: str = "session file"
+    session_id: str,
+    data: bytes,
+    datasets: DatasetCache,
+    *,
+    slots: SlotPool | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    name: str = "session file",
 ) -> Session:
     """A new :class:`Session` from a session file (the store's loader); training waits for one of ``slots``.
 
     Raises:
         CheckpointError: see :meth:`Session.restore`.
     """
-    session = Session(session_id, Workspace(datasets, slots=slots))
+    session = Session(session_id, Workspace(datasets, slots=slots, limits=limits))
     session.restore(data, name=name)
     return session

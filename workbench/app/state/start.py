@@ -13,6 +13,7 @@ from workbench.app.state.workspace import DatasetCache, Workspace
 from workbench.errors import GraphError, WorkbenchError
 from workbench.graph import check_dag, watts_strogatz
 from workbench.jobs import SlotPool
+from workbench.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["default_sample", "open_first", "open_sample", "session_factory"]
 
@@ -61,13 +62,13 @@ def open_first(session: Session, sample: str | None = None) -> None:
 
 
 def session_factory(
-    datasets: DatasetCache, sample: str | None = None, *, slots: SlotPool | None = None, **options
+    datasets: DatasetCache, sample: str | None = None, *, slots: SlotPool | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Callable[[str], Session]:
-    """``make(session_id) -> Session`` opening on ``sample``; training waits for one of ``slots``
-    (``options`` go to :class:`Session`)."""
+    """``make(session_id) -> Session`` opening on ``sample``; training waits for one of ``slots``, and
+    everything the session reads or builds is held to ``limits``."""
 
     def make(session_id: str) -> Session:
-        session = Session(session_id, Workspace(datasets, slots=slots), **options)
+        session = Session(session_id, Workspace(datasets, slots=slots, limits=limits))
         open_first(session, sample)
         return session
 

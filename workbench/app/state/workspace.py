@@ -33,6 +33,7 @@ from workbench.app.state.analysis import layer_title, pruned_parameter_count, tr
 from workbench.app.state.settings import Settings
 from workbench.errors import PruningError, TrainingError
 from workbench.jobs import SlotPool
+from workbench.limits import DEFAULT_LIMITS, Limits, check_dan
 from workbench.pruning import (
     apply_masks,
     current_masks,
@@ -68,11 +69,17 @@ class DatasetCache:
             return self._data[name]
 
 
-def build_model(graph: nx.DiGraph, data: training.Dataset, settings: Settings) -> MaskedDeepDAN:
+def build_model(
+    graph: nx.DiGraph, data: training.Dataset, settings: Settings, *, limits: Limits = DEFAULT_LIMITS
+) -> MaskedDeepDAN:
     """The DAN of ``graph`` for ``data``, with the activation and initialisation seed of ``settings``.
 
     The same graph, data and settings give bit-identical weights; the global random state is untouched.
+
+    Raises:
+        LimitError: the model would have more parameters than ``limits`` allow (checked before building).
     """
+    check_dan(graph, data.n_features, data.n_classes, limits)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.init_seed)
         return MaskedDeepDAN(data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation])
@@ -123,8 +130,16 @@ def magnitude_histogram(magnitudes: np.ndarray, *, bins: int = 60) -> tuple[np.n
 class Workspace:
     """Data set, model, trainer and pruning of one session. Methods raise WorkbenchError on bad requests."""
 
-    def __init__(self, datasets: DatasetCache, dataset: str = "moons", *, slots: SlotPool | None = None) -> None:
+    def __init__(
+        self,
+        datasets: DatasetCache,
+        dataset: str = "moons",
+        *,
+        slots: SlotPool | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self.datasets = datasets
+        self.limits = limits  # sizes a model may have (checked before building)
         self.slots = slots  # training waits for a free slot (shared by every session of a server)
         self.dataset_name = dataset
         self.model: nn.Module | None = None
@@ -158,7 +173,7 @@ class Workspace:
 
     def build(self, graph: nx.DiGraph, settings: Settings) -> nn.Module:
         """A fresh DAN of ``graph`` for the current data set; the curves start again."""
-        model = build_model(graph, self.dataset, settings)
+        model = build_model(graph, self.dataset, settings, limits=self.limits)
         self.set_model(model, note=f"DAN of the design ({graph.number_of_nodes()} vertices)")
         return model
 
