@@ -83,6 +83,7 @@
       for (const view of ["design-canvas", "inspect-design", "inspect-extracted"]) {
         const cy = workbench.cy(view);
         if (!cy) continue;
+        cy.resize(); // the page around a view may have moved since Cytoscape measured it: taps must land true
         cy.nodes(".tapped").removeClass("tapped");
         if (id) cy.getElementById(id).addClass("tapped");
       }

@@ -29,7 +29,7 @@ from workbench.app.views.elements import (
 )
 from workbench.app.views.raster import Raster
 from workbench.app.views.widgets import alert, number_input
-from workbench.app.views.workbench import PRESET, vertex_card
+from workbench.app.views.workbench import PRESET, SETTINGS_IDS, vertex_card
 from workbench.errors import WorkbenchError
 
 __all__ = ["canvas_outputs", "card_outputs", "mask_outputs", "register"]
@@ -219,6 +219,7 @@ def register(app, store) -> None:
             "redo_off": Output(ids.REDO, "disabled"),
             "upload": Output(ids.UPLOAD, "contents"),
             "selected": Output(ids.SELECTED, "data", allow_duplicate=True),
+            **{name: Output(id_, "value", allow_duplicate=True) for name, id_ in SETTINGS_IDS.items()},
         },
         inputs={
             "tap": Input(ids.CANVAS, "tapNode"),
@@ -272,6 +273,7 @@ def register(app, store) -> None:
             out["design_version"] = session.design.version
         if session.workspace.version != model_before:
             out["model_version"] = session.workspace.version
+            out.update(session.settings.as_dict())  # a loaded model brings its data set and activation
         return out
 
     @session_callback(

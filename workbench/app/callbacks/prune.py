@@ -87,10 +87,11 @@ def preview_outputs(session, setting: PruneSetting, *, whole: bool = True) -> di
         "histogram": histogram_figure(snap.counts, snap.edges, p.threshold),
         "label": label,
         "summary": [html.Div(line) for line in lines],
-        "alert": None,
         "output": output_figure(session, patch=not whole),
         **mask_outputs(session),
     }
+    if not whole:  # a move of the slider replaces the last pruning message; a new model keeps it
+        out["alert"] = None
     if session.selected is not None:
         out["card"] = card_outputs(session)["card"]
     return out

@@ -20,7 +20,7 @@ from workbench.app.state.session import Session
 from workbench.app.state.settings import read_settings
 from workbench.app.views.figures import boundary_figure, boundary_patch, class_figure, curve_patch, curves_figure
 from workbench.app.views.widgets import alert
-from workbench.app.views.workbench import DATASET_TITLES
+from workbench.app.views.workbench import DATASET_TITLES, SETTINGS_IDS
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -35,16 +35,7 @@ __all__ = [
 ]
 
 #: The settings fields of the training bar, by Settings field name.
-SETTINGS_STATE = {
-    "dataset": State(ids.DATASET, "value"),
-    "activation": State(ids.ACTIVATION, "value"),
-    "init_seed": State(ids.INIT_SEED, "value"),
-    "lr": State(ids.LR, "value"),
-    "optimizer": State(ids.OPTIMIZER, "value"),
-    "batch_size": State(ids.BATCH, "value"),
-    "epochs": State(ids.EPOCHS, "value"),
-    "device": State(ids.DEVICE, "value"),
-}
+SETTINGS_STATE = {name: State(id_, "value") for name, id_ in SETTINGS_IDS.items()}
 #: The header's status pill, which every callback that starts, stops or polls a run updates.
 STATUS_OUTPUTS = {
     "status": Output(ids.STATUS, "children", allow_duplicate=True),
@@ -303,9 +294,9 @@ def register(app, store) -> None:
                 out["output"] = boundary_patch(grid[2])
             if not done:
                 out.update(mask_outputs(session))  # the weights as they train, on the graph
-            flat = ws.flat_loss()
-            if flat and not done:
-                out["alert"] = alert(flat, "warning")
+            if not done:  # the not-learning warning comes and goes with the curve
+                flat = ws.flat_loss()
+                out["alert"] = alert(flat, "warning") if flat else None
         if done:
             out["alert"] = _finished_alert(session, state, error)
             out["model_version"] = ws.version

@@ -84,6 +84,7 @@ def load_upload(session: Session, data: bytes, filename: str) -> ActionResult:
         ws.set_model(model, dataset=dataset, note=f"checkpoint {name}")  # checks the data set before changing
         session.design.replace(model.structure)
         session.source = DesignSource()
+        session.follow_model()
         return ActionResult(f"Loaded the model and graph of {name}.", "success", True)
     graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name, limits=limits))
     session.design.replace(graph)
@@ -199,7 +200,8 @@ def apply_shared(session: Session, shared: Shared) -> ActionResult:
         graph = generate(source.name, dict(source.values), source.seed, limits=session.limits)
     elif source.kind == "sample":
         open_sample(session, source.name)
-        session.settings = replace(shared.settings, dataset=session.workspace.dataset_name)
+        model_settings = {"dataset": session.settings.dataset, "activation": session.settings.activation}
+        session.settings = replace(shared.settings, **model_settings)
         return ActionResult(f"Opened the shared sample {source.name!r}.", "success", True)
     elif shared.edges or source.values.get("nodes"):
         graph = nx.DiGraph()

@@ -49,10 +49,17 @@ class Change:
     order: list | None = None
     before: nx.DiGraph | None = None
     after: nx.DiGraph | None = None
+    _nbytes: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
-        """Approximate memory this record keeps alive."""
+        """Approximate memory this record keeps alive, measured once, when it is first asked: a replace's
+        graphs are live and later edits change them, but the history must add and subtract one number."""
+        if self._nbytes is None:
+            self._nbytes = self._measure()
+        return self._nbytes
+
+    def _measure(self) -> int:
         nodes = len(self.added_nodes) + len(self.removed_nodes) + len(self.order or ())
         edges = len(self.added_edges) + len(self.removed_edges)
         for graph in (self.before, self.after):

@@ -27,8 +27,9 @@ import io
 import json
 import threading
 import zipfile
+import zlib
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 
@@ -39,8 +40,8 @@ from workbench.app.state.layout import Drawing, layered_drawing
 from workbench.app.state.overlay import ModelOverlay, with_io
 from workbench.app.state.settings import Settings, read_settings
 from workbench.app.state.share import DesignSource
-from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace
-from workbench.errors import CheckpointError, GraphError, WorkbenchError
+from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace, activation_of
+from workbench.errors import CheckpointError, DatasetError, GraphError, WorkbenchError
 from workbench.jobs import SlotPool
 from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
@@ -93,6 +94,16 @@ class Session:
         self.cache: dict = {}  # the views' caches (the canvas's picture), dropped with the session
         self._canvas: Canvas | None = None
         self._overlay: tuple[tuple, ModelOverlay] | None = None
+
+    def follow_model(self) -> None:
+        """After a model was loaded (a sample, a checkpoint): the settings name its data set and activation,
+        so the training bar shows what the model is, and Reset or Build make the same kind of model."""
+        ws = self.workspace
+        changes = {"dataset": ws.dataset_name}
+        activation = activation_of(ws.model) if ws.model is not None else None
+        if activation is not None:
+            changes["activation"] = activation
+        self.settings = replace(self.settings, **changes)
 
     # ------------------------------------------------------------------ what is drawn
     def shown_design(self) -> nx.DiGraph:
@@ -308,7 +319,10 @@ class Session:
         if self.busy():
             raise CheckpointError("a training or ticket run is going on; stop it before opening a session file")
         ws = self.workspace
-        ws.datasets.get(parts["dataset"])  # an unknown data set is refused before anything changes
+        try:
+            ws.datasets.get(parts["dataset"])  # an unknown data set is refused before anything changes
+        except DatasetError as err:
+            raise CheckpointError(f"{name!r} names a data set this server cannot load: {err}") from None
         self.close()
         if parts["design"].number_of_nodes():
             self.design.replace(parts["design"])
@@ -353,6 +367,14 @@ class Session:
             self.ticket.runner.stop(timeout=0)
 
 
+def _member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    """The bytes of one member of a session file; a damaged member is a CheckpointError naming it."""
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{name!r}: {member} is damaged ({type(exc).__name__}: {exc})") from None
+
+
 def _read_session(data: bytes, name: str, limits: Limits) -> dict:
     """Every part of a session file, checked against ``limits``; raises CheckpointError (or LimitError)
     naming what is wrong."""
@@ -366,8 +388,8 @@ def _read_session(data: bytes, name: str, limits: Limits) -> dict:
     for info in members.values():
         check_upload_bytes(info.file_size, limits, name=f"{name}: {info.filename}")
     try:
-        doc = json.loads(archive.read("session.json"))
-    except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+        doc = json.loads(_member(archive, "session.json", name))
+    except (ValueError, RecursionError) as exc:
         raise CheckpointError(f"{name!r}: session.json is not readable JSON: {type(exc).__name__}") from None
     if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
         raise CheckpointError(f"{name!r} is not a session file: no format marker {SESSION_FORMAT!r}")
@@ -390,7 +412,8 @@ def _read_session(data: bytes, name: str, limits: Limits) -> dict:
         raise CheckpointError(f"{name!r}: the training curves are malformed")
     model = None
     if "model.pt" in members:
-        model, _ = wbio.checkpoint_from_bytes(archive.read("model.pt"), name=f"{name}: model.pt", limits=limits)
+        data = _member(archive, "model.pt", name)
+        model, _ = wbio.checkpoint_from_bytes(data, name=f"{name}: model.pt", limits=limits)
     prune = doc.get("prune") if isinstance(doc.get("prune"), dict) else {}
     return {
         "design": design,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 
 from workbench import samples
 from workbench.app.state.session import Session
@@ -41,7 +40,7 @@ def open_sample(session: Session, name: str) -> None:
     session.design.replace(sample.graph)
     session.workspace.history = [dict(r) for r in sample.metadata.get("history", [])]
     session.source = DesignSource("sample", name)
-    session.settings = replace(session.settings, dataset=session.workspace.dataset_name)
+    session.follow_model()
 
 
 def open_first(session: Session, sample: str | None = None) -> None:

@@ -45,7 +45,16 @@ from workbench.pruning import (
 )
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
-__all__ = ["ACTIVE", "DatasetCache", "Preview", "PruneSetting", "Snapshot", "Workspace", "build_model"]
+__all__ = [
+    "ACTIVE",
+    "DatasetCache",
+    "Preview",
+    "PruneSetting",
+    "Snapshot",
+    "Workspace",
+    "activation_of",
+    "build_model",
+]
 
 ACTIVE = ("queued", "running", "paused")
 #: Test samples the slider's accuracy preview uses (the first ones of the test split), to stay interactive.
@@ -67,6 +76,12 @@ class DatasetCache:
             if name not in self._data:
                 self._data[name] = training.load_dataset(name)
             return self._data[name]
+
+
+def activation_of(model: nn.Module) -> str | None:
+    """The name in :data:`ACTIVATION_MODULES` of ``model``'s activation, or None for another one."""
+    act = getattr(model, "activation", None)
+    return next((name for name, cls in ACTIVATION_MODULES.items() if isinstance(act, cls)), None)
 
 
 def build_model(

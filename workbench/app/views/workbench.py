@@ -22,7 +22,7 @@ from workbench.app.views.figures import curves_figure, density_figure, empty_fig
 from workbench.app.views.widgets import button, card, field, number_input, plot, select
 from workbench.training import DATASETS
 
-__all__ = ["CONTEXT_MENU", "DATASET_TITLES", "PRESET", "workbench_screen"]
+__all__ = ["CONTEXT_MENU", "DATASET_TITLES", "PRESET", "SETTINGS_IDS", "vertex_card", "workbench_screen"]
 
 DATASET_TITLES = {
     "digits": "Digits (8×8)",
@@ -39,6 +39,17 @@ CONTEXT_MENU = [
     {"id": "add-vertex", "label": "Add a vertex", "availableOn": ["canvas"]},
 ]
 PRESET = {"name": "preset", "fit": True, "padding": 24, "animate": False}
+#: The training bar's fields, by :class:`~workbench.app.state.settings.Settings` field.
+SETTINGS_IDS = {
+    "dataset": ids.DATASET,
+    "activation": ids.ACTIVATION,
+    "init_seed": ids.INIT_SEED,
+    "lr": ids.LR,
+    "optimizer": ids.OPTIMIZER,
+    "batch_size": ids.BATCH,
+    "epochs": ids.EPOCHS,
+    "device": ids.DEVICE,
+}
 
 
 def training_bar(settings: Settings) -> html.Div:
