@@ -77,36 +77,8 @@ def _conv_net(torch):
 
 
 def _resnet18(torch):
-    """ResNet-18 (basic blocks, batch norm, projection shortcuts) for 3 x 224 x 224, without torchvision."""
-    import torch.nn.functional as F
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int) -> None:
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
-            self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-            self.down = None
-            if stride != 1 or cin != cout:
-                self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-            return F.relu(h + (x if self.down is None else self.down(x)))
-
-    class ResNet18(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
-            self.pool = nn.MaxPool2d(3, 2, 1)
-            plan = [(64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1)]
-            plan += [(128, 256, 2), (256, 256, 1), (256, 512, 2), (512, 512, 1)]
-            self.layers = nn.Sequential(*(Block(a, b, s) for a, b, s in plan))
-            self.avg, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(512, 1000)
-
-        def forward(self, x):
-            x = self.layers(self.pool(F.relu(self.bn1(self.conv1(x)))))
-            return self.fc(torch.flatten(self.avg(x), 1))
+    """ResNet-18 for 3 x 224 x 224 (``workbench.transform.ResNet18``, our own definition; no torchvision)."""
+    from workbench.transform import ResNet18
 
     torch.manual_seed(0)
     return ResNet18(), torch.randn(1, 3, 224, 224)

@@ -52,6 +52,10 @@ class MaskError(WorkbenchError, ValueError):
     """A mask has the wrong shape or dtype, or does not fit its weights."""
 
 
+class ModelError(WorkbenchError, ValueError):
+    """A model's constructor arguments are unusable (an unknown activation name, ...)."""
+
+
 class PruningError(WorkbenchError, ValueError):
     """A pruning request is out of range (amount, threshold, strategy)."""
 

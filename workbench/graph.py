@@ -7,7 +7,8 @@ the longest path reaching it from a source), and generates common structures.
 
 Node labels may be any hashable (ints, strings, tuples as in grid graphs); node
 order is the graph's insertion order, kept everywhere so results are
-deterministic.
+deterministic. The seed's ``LayeredGraph`` and ``CachedLayeredGraph`` live in
+:mod:`workbench.layered` and can be imported from here too.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ ORIENTATIONS = ("random", "bfs", "index")
 __all__ = [
     "DEFAULT_ORIENTATION",
     "ORIENTATIONS",
-    "CachedLayeredGraph",
-    "LayeredGraph",
     "Orientation",
     "balanced_tree",
     "barabasi_albert",
+    "build_layer_index",
     "check_dag",
     "depth",
     "erdos_renyi",
@@ -162,6 +162,8 @@ def to_dag(graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, *, s
     Raises:
         EmptyGraphError, CycleError: as :func:`check_dag`.
     """
+    from workbench.layered import LayeredGraph
+
     if isinstance(graph, LayeredGraph):
         check_dag(graph)
         return graph
@@ -182,149 +184,43 @@ def layer_index(graph: nx.DiGraph) -> dict:
     return {v: i for i, generation in enumerate(nx.topological_generations(graph)) for v in generation}
 
 
+def build_layer_index(graph: nx.DiGraph, layer_index: dict | None = None) -> tuple[dict, dict]:
+    """The seed's layering: ``(layer of every vertex, vertices of every layer)``.
+
+    The layer of a vertex is the longest path from a source to it (as
+    :func:`layer_index`); vertices are listed in node order.
+
+    Args:
+        graph: a DAG.
+        layer_index: a dict to fill in place (the seed's cache argument); a
+            vertex already in it keeps its value, and its successors are
+            layered from that value.
+
+    Returns:
+        ``(layers, vertices_by_layer)``: ``{vertex: layer}`` and ``{layer: [vertices]}``.
+
+    Raises:
+        CycleError: ``graph`` has a cycle.
+
+    Example:
+        >>> build_layer_index(nx.DiGraph([(0, 1), (1, 2), (0, 2)]))
+        ({0: 0, 1: 1, 2: 2}, {0: [0], 1: [1], 2: [2]})
+    """
+    check_dag(graph, allow_empty=True)
+    layers = {} if layer_index is None else layer_index
+    for v in nx.topological_sort(graph):
+        if v not in layers:
+            layers[v] = 1 + max((layers[u] for u in graph.predecessors(v)), default=-1)
+    by_layer: dict = {}
+    for v in graph.nodes:
+        by_layer.setdefault(layers[v], []).append(v)
+    return layers, by_layer
+
+
 def depth(graph: nx.DiGraph) -> int:
     """The number of layers of a DAG (0 for an empty graph)."""
     check_dag(graph, allow_empty=True)
     return sum(1 for _ in nx.topological_generations(graph))
-
-
-class LayeredGraph(nx.DiGraph):
-    """A DAG that knows the layer of each vertex.
-
-    The layer of a vertex is its topological generation. ``LayeredGraph``
-    recomputes layers on every query; :class:`CachedLayeredGraph` caches them
-    and drops the cache whenever a vertex or edge is added or removed.
-
-    Example:
-        >>> g = LayeredGraph.load_from(nx.balanced_tree(2, 2), "bfs")
-        >>> g.num_layers, g.layers
-        (3, [0, 1, 2])
-    """
-
-    @classmethod
-    def load_from(
-        cls, graph: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATION, *, seed: int = 0
-    ) -> CachedLayeredGraph:
-        """Copy ``graph`` (oriented with :func:`orient` if undirected) into a layered graph.
-
-        Node labels, node order and all attributes are kept. Calling it on
-        ``LayeredGraph`` gives a :class:`CachedLayeredGraph`.
-
-        Raises:
-            EmptyGraphError, CycleError: the result would not be a DAG.
-        """
-        target = CachedLayeredGraph if cls is LayeredGraph else cls
-        dag = graph if graph.is_directed() else orient(graph, orientation, seed=seed)
-        layered = target()
-        layered.graph.update(dag.graph)
-        layered.add_nodes_from(dag.nodes(data=True))
-        layered.add_edges_from(dag.edges(data=True))
-        check_dag(layered)
-        return layered
-
-    def _layer_map(self) -> dict:
-        return layer_index(self)
-
-    def layer(self, node: Hashable) -> int:
-        """The layer of ``node``; raises :class:`UnknownNodeError` if absent."""
-        layers = self._layer_map()
-        if node not in layers:
-            raise UnknownNodeError(node)
-        return layers[node]
-
-    @property
-    def layers(self) -> list[int]:
-        """Layer indices ``[0, 1, ..., num_layers - 1]``."""
-        return list(range(self.num_layers))
-
-    @property
-    def num_layers(self) -> int:
-        layers = self._layer_map()
-        return max(layers.values()) + 1 if layers else 0
-
-    def get_vertices(self, layer: int) -> list:
-        """Vertices of ``layer`` in node order."""
-        self._check_layer(layer)
-        return [v for v, i in self._layer_map().items() if i == layer]
-
-    def get_layer_size(self, layer: int) -> int:
-        return len(self.get_vertices(layer))
-
-    @property
-    def first_layer_size(self) -> int:
-        return self.get_layer_size(0)
-
-    @property
-    def last_layer_size(self) -> int:
-        return self.get_layer_size(self.num_layers - 1)
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        return [self.get_layer_size(i) for i in self.layers]
-
-    def _check_layer(self, layer: int) -> None:
-        if not 0 <= layer < self.num_layers:
-            raise GraphError(f"layer {layer} out of range; the graph has {self.num_layers} layers")
-
-
-class CachedLayeredGraph(LayeredGraph):
-    """A :class:`LayeredGraph` that caches its layering between changes.
-
-    Every networkx method that adds or removes vertices or edges goes through
-    the overridden methods below, which drop the cache.
-    """
-
-    def __init__(self, incoming_graph_data=None, **attr) -> None:
-        self._layers_cache: dict | None = None
-        super().__init__(incoming_graph_data, **attr)
-
-    def _invalidate(self) -> None:
-        self._layers_cache = None
-
-    def _layer_map(self) -> dict:
-        if self._layers_cache is None:
-            self._layers_cache = layer_index(self)
-        return self._layers_cache
-
-    def add_node(self, node_for_adding, **attr):
-        self._invalidate()
-        super().add_node(node_for_adding, **attr)
-
-    def add_nodes_from(self, nodes_for_adding, **attr):
-        self._invalidate()
-        super().add_nodes_from(nodes_for_adding, **attr)
-
-    def remove_node(self, n):
-        self._invalidate()
-        super().remove_node(n)
-
-    def remove_nodes_from(self, nodes):
-        self._invalidate()
-        super().remove_nodes_from(nodes)
-
-    def add_edge(self, u_of_edge, v_of_edge, **attr):
-        self._invalidate()
-        super().add_edge(u_of_edge, v_of_edge, **attr)
-
-    def add_edges_from(self, ebunch_to_add, **attr):
-        self._invalidate()
-        super().add_edges_from(ebunch_to_add, **attr)
-
-    def remove_edge(self, u, v):
-        self._invalidate()
-        super().remove_edge(u, v)
-
-    def remove_edges_from(self, ebunch):
-        self._invalidate()
-        super().remove_edges_from(ebunch)
-
-    def clear(self):
-        self._invalidate()
-        super().clear()
-
-    def clear_edges(self):
-        self._invalidate()
-        super().clear_edges()
 
 
 # --------------------------------------------------------------------------- generators
@@ -381,6 +277,15 @@ def erdos_renyi(n: int, p: float, *, seed=None, orientation: Orientation = DEFAU
 def barabasi_albert(n: int, m: int, *, seed=None, orientation: Orientation = DEFAULT_ORIENTATION) -> nx.DiGraph:
     """A Barabási–Albert preferential-attachment graph, oriented (see :func:`orient`)."""
     return orient(nx.barabasi_albert_graph(n, m, seed=seed), orientation, seed=_int_seed(seed))
+
+
+def __getattr__(name: str):
+    """``LayeredGraph`` and ``CachedLayeredGraph`` live in :mod:`workbench.layered`; imported on first use."""
+    if name in ("LayeredGraph", "CachedLayeredGraph"):
+        from workbench import layered
+
+        return getattr(layered, name)
+    raise AttributeError(f"module 'workbench.graph' has no attribute {name!r}")
 
 
 def relabel_consecutive(graph: nx.DiGraph, nodes: Iterable | None = None) -> dict:

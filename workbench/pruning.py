@@ -39,7 +39,7 @@ from torch import nn
 
 from workbench.errors import MaskError, PruningError
 from workbench.sparse.layers import MaskedLayer, as_bool_mask
-from workbench.sparse.module import named_maskable_layers
+from workbench.sparse.module import maskable_layers, named_maskable_layers
 
 __all__ = [
     "LayerDensity",
@@ -52,6 +52,8 @@ __all__ = [
     "masks_by_threshold",
     "prune_layer_by_saliency",
     "prune_network_by_saliency",
+    "set_random_masks",
+    "set_random_saliency",
     "smallest_k",
     "threshold_for_amount",
     "weight_snapshot",
@@ -339,14 +341,16 @@ def prune_layer_by_saliency(
 ) -> None:
     """Mask ``value`` percent (or that many) of the layer's remaining weights, smallest first.
 
-    Mutates ``layer.mask``; stored weights are left as they are.
+    Ranks by ``layer.saliency`` (``|weight|`` unless set, e.g. by
+    :func:`set_random_saliency`). Mutates ``layer.mask``; stored weights are
+    left as they are.
 
     Raises:
         PruningError: ``value`` out of range, or non-finite weights (nothing is changed then).
     """
     if not isinstance(layer, MaskedLayer):
         raise MaskError(f"{type(layer).__name__} is not a maskable layer")
-    masks = masks_by_amount({"": layer.weight}, _amount(value, strategy), base={"": layer.mask})
+    masks = masks_by_amount({"": layer.saliency}, _amount(value, strategy), base={"": layer.mask})
     layer.mask = masks[""]
 
 
@@ -355,7 +359,9 @@ def prune_network_by_saliency(
 ) -> None:
     """Mask ``value`` percent (or that many) of all remaining weights, ranked across layers.
 
-    Finds maskable layers at any depth. Mutates the masks of ``model``.
+    Ranks by every layer's ``saliency`` (``|weight|`` unless set, e.g. by
+    :func:`set_random_saliency`). Finds maskable layers at any depth. Mutates
+    the masks of ``model``.
 
     Raises:
         PruningError: ``value`` out of range, or a layer has non-finite
@@ -365,7 +371,7 @@ def prune_network_by_saliency(
         >>> model = MaskedDeepFFN(784, 10, [200, 100])
         >>> prune_network_by_saliency(model, 10, strategy=PruningStrategy.PERCENTAGE)
     """
-    weights = weight_snapshot_view(model)
+    weights = {name: layer.saliency for name, layer in named_maskable_layers(model)}
     if not weights:
         raise MaskError(f"{type(model).__name__} has no maskable layers")
     masks = masks_by_amount(weights, _amount(value, strategy), base=current_masks_view(model))
@@ -384,3 +390,35 @@ def current_masks_view(model: nn.Module) -> Masks:
 
 def layer_names(model: nn.Module) -> Iterable[str]:
     return [name for name, _ in named_maskable_layers(model)]
+
+
+def set_random_masks(module: nn.Module, *, generator: torch.Generator | None = None) -> None:
+    """Give a maskable layer a random mask, each connection on with probability 1/2 (mutates ``module``).
+
+    Other modules are left alone, so ``model.apply(set_random_masks)`` masks
+    every maskable layer of ``model`` (the seed's use).
+
+    Args:
+        generator: a CPU generator for reproducible masks (default: the global one).
+    """
+    if isinstance(module, MaskedLayer):
+        draw = torch.rand(module.weight.shape, generator=generator)  # on the CPU, whatever the layer's device
+        module.mask = draw.to(module.mask.device) < 0.5
+
+
+def set_random_saliency(model: nn.Module, *, generator: torch.Generator | None = None) -> None:
+    """Set every maskable layer's ``saliency`` to uniform noise on its unmasked weights (mutates ``model``).
+
+    ``prune_*_by_saliency`` then prunes at random (the seed's random pruning);
+    ``layer.saliency = None`` goes back to ``|weight|``.
+
+    Args:
+        generator: a CPU generator for reproducible saliencies (default: the global one).
+    """
+    for layer in maskable_layers(model):
+        weight = layer.weight
+        if generator is None:
+            noise = torch.rand_like(weight)
+        else:
+            noise = torch.rand(weight.shape, dtype=weight.dtype, generator=generator).to(weight.device)
+        layer.saliency = noise * layer.mask

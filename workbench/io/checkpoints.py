@@ -126,6 +126,7 @@ def model_spec(model: nn.Module) -> dict:
             "size_output": model.output_layer.out_features,
             "structure": graph_to_bytes(model.structure, "json").decode("utf-8"),
             "activation": _activation_name(model),
+            "use_layer_norm": model.use_layer_norm,
         }
     raise CheckpointError(f"cannot store a {type(model).__name__}; expected MaskedDeepFFN or MaskedDeepDAN")
 
@@ -199,7 +200,9 @@ def model_from_spec(spec: Mapping, *, limits: Limits | None = None) -> nn.Module
         except (GraphFileError, ValueError) as exc:
             raise CheckpointError(f"{what}: bad structure: {exc}") from exc
         check_dan(structure, math.prod(input_shape), size_output, limits)
-        return MaskedDeepDAN(input_shape, size_output, structure, activation=act)
+        # older checkpoints have no use_layer_norm for a DAN: they had no norms
+        norm = _field(spec, "use_layer_norm", bool, what) if "use_layer_norm" in spec else False
+        return MaskedDeepDAN(input_shape, size_output, structure, norm, activation=act)
     raise CheckpointError(f"{what}: unknown model kind {_short(kind)}; expected MaskedDeepFFN or MaskedDeepDAN")
 
 

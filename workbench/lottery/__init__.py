@@ -28,10 +28,13 @@ from workbench.lottery.steps import output_layer_name, prune_masks, random_masks
 from workbench.lottery.summary import ConditionCurve, SeedCurve, SweepSummary, markdown_summary, open_sweep
 from workbench.lottery.sweep import Sweep, SweepEvent, SweepOutcome, run_sweep, setting_name
 from workbench.lottery.torch_prune import (
+    from_torch_pruned,
     from_torch_sequential,
     load_prune_state_dict,
     to_prune_state_dict,
+    to_torch_pruned,
     to_torch_sequential,
+    torch_prune_masks,
 )
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "SweepEvent",
     "SweepOutcome",
     "SweepSummary",
+    "from_torch_pruned",
     "from_torch_sequential",
     "iterate_lottery",
     "load_prune_state_dict",
@@ -68,6 +72,8 @@ __all__ = [
     "setting_name",
     "splits_of",
     "to_prune_state_dict",
+    "to_torch_pruned",
     "to_torch_sequential",
+    "torch_prune_masks",
     "train_round",
 ]

@@ -49,10 +49,9 @@ class Splits:
         )
 
 
-def _features(value) -> torch.Tensor:  # [N, ...] -> [N, features] float
+def _features(value) -> torch.Tensor:  # [N, ...] float, shape kept (images stay images for conv nets)
     t = torch.as_tensor(value)
-    t = t if t.is_floating_point() else t.float()
-    return t.reshape(t.shape[0], -1) if t.dim() > 2 else t
+    return t if t.is_floating_point() else t.float()
 
 
 def _labels(value) -> torch.Tensor:  # [N] long

@@ -23,9 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.graph import DEFAULT_ORIENTATION, LayeredGraph, Orientation
+from workbench.graph import DEFAULT_ORIENTATION, Orientation
 from workbench.graph_arrays import DagArrays, dag_arrays
-from workbench.sparse.ffn import flatten_input, input_shape_of
+from workbench.layered import LayeredGraph
+from workbench.sparse.activations import Activation, resolve_activation
+from workbench.sparse.ffn import cast_input, flatten_input, input_shape_of
+from workbench.sparse.init import global_rng_untouched
 from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
 from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan
@@ -69,22 +72,24 @@ def dag_index(structure: nx.Graph, orientation: Orientation = DEFAULT_ORIENTATIO
     return (structure if isinstance(structure, LayeredGraph) else arrays.to_networkx()), DagIndex(arrays)
 
 
-def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int) -> int:
-    """Trainable parameters of ``MaskedDeepDAN(size_input, size_output, structure)``.
+def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int, use_layer_norm: bool = False) -> int:
+    """Trainable parameters of ``MaskedDeepDAN(size_input, size_output, structure, use_layer_norm)``.
 
     Input layer ``in * sources + sources``, one weight per edge and one bias per
-    other vertex, output layer ``sinks * out + out``.
+    other vertex, output layer ``sinks * out + out``; with layer norms, a scale
+    and a shift per vertex.
     """
     if not structure.is_directed():
         arrays = dag_arrays(structure)
         n, edges = len(arrays.nodes), arrays.source.size
         sources = n - np.unique(arrays.target).size
         sinks = n - np.unique(arrays.source).size
-        return size_input * sources + n + edges + sinks * size_output + size_output
-    n = structure.number_of_nodes()
-    sources = sum(1 for _, d in structure.in_degree() if d == 0)
-    sinks = sum(1 for _, d in structure.out_degree() if d == 0)
-    return size_input * sources + n + structure.number_of_edges() + sinks * size_output + size_output
+    else:
+        n, edges = structure.number_of_nodes(), structure.number_of_edges()
+        sources = sum(1 for _, d in structure.in_degree() if d == 0)
+        sinks = sum(1 for _, d in structure.out_degree() if d == 0)
+    norms = 2 * n if use_layer_norm else 0
+    return size_input * sources + n + edges + sinks * size_output + size_output + norms
 
 
 class MaskedDeepDAN(MaskableModule):
@@ -96,19 +101,28 @@ class MaskedDeepDAN(MaskableModule):
         structure: an ``nx.DiGraph`` DAG, a :class:`~workbench.graph.LayeredGraph`,
             or an undirected graph, oriented with ``orientation`` (see
             :func:`workbench.graph.orient`).
+        use_layer_norm: normalise every topological generation's pre-activations
+            with its own ``LayerNorm`` (as the seed did per layer).
         orientation: how an undirected ``structure`` is oriented:
             ``"random"`` (default: shallow, many sources and sinks), ``"bfs"``
             or ``"index"`` (the seed's); see :func:`workbench.graph.orient`.
-        activation: module class applied to every neuron.
+        activation: applied to every neuron: a name in
+            :data:`~workbench.sparse.ACTIVATIONS` or an ``nn.Module`` class.
+        seed: draw the initial weights from ``torch.Generator().manual_seed(seed)``
+            without touching the global random state (same seed, same weights).
+
+    Inputs of another real dtype (a float64 numpy array) are cast to the weights' dtype.
 
     Attributes:
         structure: the design, an ``nx.DiGraph`` with the original labels.
         input_layer: ``MaskedLinearLayer(in, sources)``.
         layers: one :class:`MaskedEdgeLayer` per topological generation after the first.
+        norms: one ``LayerNorm`` per generation (empty without ``use_layer_norm``).
         output_layer: ``MaskedLinearLayer(sinks, out)``.
 
     Raises:
         EmptyGraphError, CycleError: ``structure`` is empty or cyclic.
+        ModelError: an unknown activation name.
     """
 
     def __init__(
@@ -116,11 +130,23 @@ class MaskedDeepDAN(MaskableModule):
         size_input: int | Sequence[int] | torch.Size,
         size_output: int,
         structure: nx.Graph,
+        use_layer_norm: bool = False,
         *,
         orientation: Orientation = DEFAULT_ORIENTATION,
-        activation: type[nn.Module] = nn.ReLU,
+        activation: Activation = nn.ReLU,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
+        act = resolve_activation(activation)
+        with global_rng_untouched(seed is not None):
+            self._build(size_input, size_output, structure, orientation, act)
+        self.use_layer_norm = bool(use_layer_norm)
+        sizes = np.diff(self.layer_bounds).tolist()
+        self.norms = nn.ModuleList(nn.LayerNorm(n) for n in sizes) if use_layer_norm else nn.ModuleList()
+        if seed is not None:
+            self.reset_parameters(seed=seed)
+
+    def _build(self, size_input, size_output, structure, orientation, act: type[nn.Module]) -> None:
         self.input_shape = input_shape_of(size_input)
         arrays = dag_arrays(structure, orientation)
         # The design as an nx.DiGraph is built on first use (see ``structure``): building
@@ -130,7 +156,7 @@ class MaskedDeepDAN(MaskableModule):
         index = DagIndex(arrays)
         self._nodes = index.nodes
         self.num_neurons = len(index.nodes)
-        self.activation = activation()
+        self.activation = act()
 
         position = torch.from_numpy(index.position)
         row_vertex = torch.from_numpy(index.order)  # vertex at each row of h
@@ -173,8 +199,9 @@ class MaskedDeepDAN(MaskableModule):
         return len(self.layer_bounds) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
-        x, unbatched = flatten_input(x, self.input_shape)  # [B, in]
-        first = self.activation(self.input_layer(x))  # [B, n_0]
+        x, unbatched = flatten_input(cast_input(x, self.input_layer.weight), self.input_shape)  # [B, in]
+        first = self.input_layer(x)  # [B, n_0]
+        first = self.activation(self.norms[0](first) if self.use_layer_norm else first)
         if self._can_fuse():
             blocks = tuple(self.layers)
             masks = torch.cat([b.mask for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
@@ -191,12 +218,13 @@ class MaskedDeepDAN(MaskableModule):
         bounds = self.layer_bounds
         h[:, : bounds[1]] = first
         for g, block in enumerate(self.layers, start=1):
-            h[:, bounds[g] : bounds[g + 1]] = self.activation(block(h))
+            pre = block(h)  # [B, n_g]
+            h[:, bounds[g] : bounds[g + 1]] = self.activation(self.norms[g](pre) if self.use_layer_norm else pre)
         return self.output_layer(h.index_select(1, self.sink_rows))  # [B, out]
 
     def _can_fuse(self) -> bool:
         """Whether :class:`DagPropagation` computes exactly what the blocks would."""
-        if not isinstance(self.activation, nn.ReLU) or torch.jit.is_scripting():
+        if not isinstance(self.activation, nn.ReLU) or self.use_layer_norm or torch.jit.is_scripting():
             return False
         plain = MaskedEdgeLayer.forward
         return not any(

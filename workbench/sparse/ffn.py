@@ -12,10 +12,12 @@ import torch
 from torch import nn
 
 from workbench.errors import GraphError
+from workbench.sparse.activations import Activation, resolve_activation
+from workbench.sparse.init import global_rng_untouched
 from workbench.sparse.layers import MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
 
-__all__ = ["MaskedDeepFFN", "flatten_input", "input_shape_of"]
+__all__ = ["MaskedDeepFFN", "cast_input", "flatten_input", "input_shape_of"]
 
 
 def input_shape_of(size_input: int | Sequence[int] | torch.Size) -> tuple[int, ...]:
@@ -37,6 +39,18 @@ def flatten_input(x: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor
     return x.reshape(-1, features), False
 
 
+def cast_input(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` in the dtype of ``like`` (the model's weights) when ``x`` holds real numbers of another dtype.
+
+    A float64 array from numpy then runs through a float32 model, and a
+    float64 model keeps float64 inputs; bool and complex inputs are left as
+    they are (torch refuses them with its own message).
+    """
+    if x.dtype == like.dtype or x.dtype == torch.bool or x.is_complex():
+        return x
+    return x.to(like.dtype)
+
+
 class MaskedDeepFFN(MaskableModule):
     """A multilayer perceptron whose every linear layer is a :class:`MaskedLinearLayer`.
 
@@ -46,10 +60,20 @@ class MaskedDeepFFN(MaskableModule):
         size_output: number of outputs (logits; no final activation).
         hidden_layers: sizes of the hidden layers.
         use_layer_norm: put a ``LayerNorm`` before each hidden activation.
-        activation: module class used after each hidden layer.
+        activation: used after each hidden layer: a name in
+            :data:`~workbench.sparse.ACTIVATIONS` (``"relu"``, ``"leaky_relu"``,
+            ``"tanh"``, ...) or an ``nn.Module`` class.
+        seed: draw the initial weights from ``torch.Generator().manual_seed(seed)``
+            without touching the global random state (same seed, same weights).
+
+    Inputs of another real dtype (a float64 numpy array) are cast to the weights' dtype.
+
+    Raises:
+        GraphError: a layer size is not positive.
+        ModelError: an unknown activation name.
 
     Example:
-        >>> model = MaskedDeepFFN((1, 28, 28), 10, [100, 100])
+        >>> model = MaskedDeepFFN((1, 28, 28), 10, [100, 100], activation="tanh", seed=0)
         >>> model(torch.randn(8, 1, 28, 28)).shape
         torch.Size([8, 10])
     """
@@ -61,20 +85,25 @@ class MaskedDeepFFN(MaskableModule):
         hidden_layers: Sequence[int],
         use_layer_norm: bool = False,
         *,
-        activation: type[nn.Module] = nn.ReLU,
+        activation: Activation = nn.ReLU,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.input_shape = input_shape_of(size_input)
         sizes = [math.prod(self.input_shape), *(int(h) for h in hidden_layers), int(size_output)]
         if any(s < 1 for s in sizes):
             raise GraphError(f"layer sizes must be positive, got {sizes}")
+        act = resolve_activation(activation)
         self.sizes = sizes
-        self.layers = nn.ModuleList(MaskedLinearLayer(a, b) for a, b in itertools.pairwise(sizes))
+        with global_rng_untouched(seed is not None):
+            self.layers = nn.ModuleList(MaskedLinearLayer(a, b) for a, b in itertools.pairwise(sizes))
         self.norms = nn.ModuleList(nn.LayerNorm(s) if use_layer_norm else nn.Identity() for s in sizes[1:-1])
-        self.activation = activation()
+        self.activation = act()
+        if seed is not None:
+            self.reset_parameters(seed=seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
-        h, unbatched = flatten_input(x, self.input_shape)
+        h, unbatched = flatten_input(cast_input(x, self.layers[0].weight), self.input_shape)
         for layer, norm in zip(self.layers[:-1], self.norms, strict=True):
             h = self.activation(norm(layer(h)))
         out = self.layers[-1](h)

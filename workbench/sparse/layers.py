@@ -24,6 +24,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from workbench.errors import MaskError, PruningError
+from workbench.sparse.init import default_init_, uniform_
 
 __all__ = ["MaskedEdgeLayer", "MaskedLayer", "MaskedLinearLayer", "as_bool_mask"]
 
@@ -149,6 +150,37 @@ class MaskedLayer:
         if not self.mask_as_params:
             return self.weight.new_zeros(())
         return torch.sigmoid(self.mask_logits).sum()
+
+    def reset_parameters(self, keep_mask: bool = False, *, generator: torch.Generator | None = None) -> None:
+        """Draw new weights as the torch layer does; keep the mask only if ``keep_mask``.
+
+        Args:
+            generator: draw from this CPU generator instead of the global random
+                state (see :mod:`workbench.sparse.init`).
+        """
+        if generator is None:
+            super().reset_parameters()
+        else:
+            default_init_(self.weight, self.bias, generator)
+        if "mask" in self.__dict__.get("_buffers", {}) and not keep_mask:  # no mask yet inside the torch __init__
+            self.reset_mask()
+
+    @property
+    def saliency(self) -> torch.Tensor:
+        """What ``prune_*_by_saliency`` ranks (smallest first): ``|weight|`` unless set.
+
+        Set it to a tensor shaped like the weight (the seed's ``set_random_saliency``
+        does); set it to ``None`` to go back to ``|weight|``.
+        """
+        custom = self.__dict__.get("_saliency")
+        return self.weight.detach().abs() if custom is None else custom
+
+    @saliency.setter
+    def saliency(self, value: torch.Tensor | None) -> None:
+        if value is not None and (not isinstance(value, torch.Tensor) or value.shape != self.weight.shape):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise MaskError(f"saliency of shape {shape} does not fit the weight's shape {tuple(self.weight.shape)}")
+        self.__dict__["_saliency"] = None if value is None else value.detach()
 
     @torch.no_grad()
     def apply_mask(self) -> None:
@@ -323,14 +355,6 @@ class MaskedLinearLayer(MaskedLayer, nn.Linear):
         finally:
             scratch.give_back(ticket)
 
-    def reset_parameters(self, keep_mask: bool = False) -> None:
-        """Draw new weights as ``nn.Linear`` does; keep the mask only if ``keep_mask``."""
-        super().reset_parameters()
-        if "mask" not in self.__dict__.get("_buffers", {}):
-            return  # called from nn.Linear.__init__, before the mask exists
-        if not keep_mask:
-            self.reset_mask()
-
 
 class MaskedEdgeLayer(MaskedLayer, nn.Module):
     """One weight per edge into a block of neurons (one topological layer of a DAN).
@@ -365,13 +389,22 @@ class MaskedEdgeLayer(MaskedLayer, nn.Module):
         """``[num_targets]`` designed in-degree of every target neuron."""
         return torch.bincount(self.target, minlength=self.num_targets)
 
-    def reset_parameters(self, keep_mask: bool = False) -> None:
-        """Uniform in ``±1/sqrt(fan_in)`` per target neuron, as ``nn.Linear`` draws them."""
+    def reset_parameters(self, keep_mask: bool = False, *, generator: torch.Generator | None = None) -> None:
+        """Uniform in ``±1/sqrt(fan_in)`` per target neuron, as ``nn.Linear`` draws them.
+
+        ``generator``: draw from this CPU generator instead of the global random state.
+        """
         with torch.no_grad():
             fan_in = self.in_degree.clamp(min=1).to(self.weight.dtype)  # [n]
             bound = fan_in.rsqrt()
-            self.weight.uniform_(-1.0, 1.0).mul_(bound[self.target])
-            self.bias.uniform_(-1.0, 1.0).mul_(bound)
+            if generator is None:
+                self.weight.uniform_(-1.0, 1.0)
+                self.bias.uniform_(-1.0, 1.0)
+            else:
+                uniform_(self.weight, -1.0, 1.0, generator)
+                uniform_(self.bias, -1.0, 1.0, generator)
+            self.weight.mul_(bound[self.target])
+            self.bias.mul_(bound)
         if not keep_mask and "mask" in self._buffers:
             self.reset_mask()
 

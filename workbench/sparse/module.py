@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import networkx as nx
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
+from workbench.sparse.init import default_init_, fresh_generator, other_module_init_
 from workbench.sparse.layers import DEFAULT_THETA, MaskedLayer
 
 __all__ = ["MaskableModule", "maskable_layers", "named_maskable_layers"]
@@ -32,7 +34,9 @@ def maskable_layers(model: nn.Module) -> list[MaskedLayer]:
 class MaskableModule(nn.Module):
     """Base class of models made of maskable layers."""
 
+    @property
     def maskable_children(self) -> list[MaskedLayer]:
+        """Every maskable layer, at any depth (``for layer in model.maskable_children``)."""
         return maskable_layers(self)
 
     def apply_mask(self) -> None:
@@ -59,15 +63,28 @@ class MaskableModule(nn.Module):
         for layer in maskable_layers(self):
             layer.reset_mask()
 
-    def reset_parameters(self, keep_mask: bool = False) -> None:
-        """Draw new weights in every layer; keep the masks only if ``keep_mask``."""
+    def reset_parameters(self, keep_mask: bool = False, *, seed: int | None = None) -> None:
+        """Draw new weights in every layer; keep the masks only if ``keep_mask``.
+
+        Args:
+            seed: draw every weight from ``torch.Generator().manual_seed(seed)``
+                (layer after layer, in ``modules()`` order) instead of the global
+                random state, which is left untouched: the same seed gives
+                bit-identical weights (see :mod:`workbench.sparse.init`).
+        """
+        generator = None if seed is None else fresh_generator(seed)
         for module in self.modules():
             if module is self:
                 continue
             if isinstance(module, MaskedLayer):
-                module.reset_parameters(keep_mask=keep_mask)
+                module.reset_parameters(keep_mask=keep_mask, generator=generator)
+            elif generator is not None and isinstance(module, nn.Linear | _ConvNd):
+                default_init_(module.weight, module.bias, generator)
             elif hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+                if generator is None:
+                    module.reset_parameters()
+                else:
+                    other_module_init_(module, generator)
 
     def mask_penalty(self):
         """Sum of :meth:`MaskedLayer.mask_penalty` over all layers (learnable masks)."""

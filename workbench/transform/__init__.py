@@ -1,9 +1,9 @@
 """Model -> graph extraction (``GraphTransform``) at neuron, channel or module granularity."""
 
 from workbench.transform.blocks import GRANULARITIES
-from workbench.transform.core import GraphEstimate, GraphTransform
+from workbench.transform.core import GraphEstimate, GraphTransform, available_memory
 from workbench.transform.output import EdgeArrays, EdgeAttrs
-from workbench.transform.samples import CONV_SAMPLES, ResidualCNN, conv_sample, sample_input, small_cnn
+from workbench.transform.samples import CONV_SAMPLES, ResidualCNN, ResNet18, conv_sample, sample_input, small_cnn
 
 __all__ = [
     "CONV_SAMPLES",
@@ -12,7 +12,9 @@ __all__ = [
     "EdgeAttrs",
     "GraphEstimate",
     "GraphTransform",
+    "ResNet18",
     "ResidualCNN",
+    "available_memory",
     "conv_sample",
     "sample_input",
     "small_cnn",

@@ -40,19 +40,38 @@ class Ids:
     ``stacked`` marks the result of ``torch.stack(..., dim=0)``: ``t`` is then
     ``[n, 1, *features]`` and only a sum or mean over dimension 0 may follow.
     ``blocks``: indices of the vertex blocks the ids may come from (``None``:
-    unknown, found from ``t`` when needed).
+    unknown, found from ``t`` when needed). ``scale``: a constant factor the
+    tensor holds its vertices' values times (``0.5 * h``); the next structural
+    op multiplies the weights of the edges it draws from them by it.
+    ``fresh``: ``t`` is a block's own id map as :meth:`Extraction.new_block`
+    made it, with one id along each slice of its first feature dimension and
+    no ``-1`` (a coarse block, or a 1-d one), which lets coarse rules skip
+    checking that.
     """
 
-    __slots__ = ("blocks", "stacked", "t")
+    __slots__ = ("blocks", "fresh", "scale", "stacked", "t")
 
-    def __init__(self, t: torch.Tensor, stacked: bool = False, blocks: frozenset[int] | None = None) -> None:
+    def __init__(
+        self,
+        t: torch.Tensor,
+        stacked: bool = False,
+        blocks: frozenset[int] | None = None,
+        scale: float = 1.0,
+        fresh: bool = False,
+    ) -> None:
         self.t = t
         self.stacked = stacked
         self.blocks = blocks
+        self.scale = scale
+        self.fresh = fresh
 
     def like(self, t: torch.Tensor, stacked: bool = False) -> Ids:
-        """New ids ``t`` drawn from the same blocks (a rearrangement of this map)."""
-        return Ids(t, stacked, self.blocks)
+        """New ids ``t`` drawn from the same blocks with the same scale (a rearrangement of this map)."""
+        return Ids(t, stacked, self.blocks, self.scale)
+
+    def scaled(self, factor: float) -> Ids:
+        """The same ids holding ``factor`` times the values."""
+        return Ids(self.t, self.stacked, self.blocks, self.scale * factor, self.fresh)
 
     @property
     def features(self) -> tuple[int, ...]:
@@ -191,7 +210,8 @@ class Extraction:
         self.blocks.append(block)
         self._starts.append(self.num_vertices)
         self.num_vertices += size
-        return Ids(ids, blocks=frozenset({len(self.blocks) - 1}))
+        fresh = unit == "module" or len(shape) <= 1 or (unit == "channel" and channel_dim % len(shape) == 0)
+        return Ids(ids, blocks=frozenset({len(self.blocks) - 1}), fresh=fresh)
 
     def layer_of(self, ids: Ids) -> int:
         """The deepest layer among the vertices in ``ids`` (``-1`` if none)."""
@@ -222,6 +242,7 @@ class Extraction:
         fill: Callable | None = None,
         dtype: np.dtype | None = None,
         index_bound: int = 0,
+        aggregated: bool = False,
     ) -> None:
         """Record the edges of one op; ``build`` runs only when the graph is built.
 
@@ -231,6 +252,8 @@ class Extraction:
                 the given arrays (used instead of ``build`` at neuron level
                 without threshold, so the arrays need no concatenation);
                 ``dtype`` is then the weight dtype.
+            aggregated: ``build`` already gives one edge per vertex pair with
+                its final weight and applies the threshold (coarse rules).
         """
         threshold = self.threshold
         coarse = self.granularity != "neuron"
@@ -238,6 +261,8 @@ class Extraction:
 
         def finish() -> EdgeTuple:
             src, dst, w, idx = build()
+            if aggregated:
+                return src, dst, w, idx
             if clean and threshold is None:
                 return aggregate(src, dst, w, idx) if coarse else (src, dst, w, idx)
             keep = src >= 0
@@ -255,11 +280,13 @@ def aggregate(src: np.ndarray, dst: np.ndarray, w: np.ndarray, idx: np.ndarray) 
 
     Entries with the same ``(src, dst, idx)`` are one weight seen at several
     positions (a convolution kernel) and count once; ``idx = -1`` entries
-    (pooling, merges) count once as well. The merged edges get index ``-1``.
+    (pooling, merges) count once as well. The merged edges get index ``-1``
+    and come sorted by target, then source (so the graph's predecessor rows
+    need no sort).
     """
     if src.size == 0:
         return src, dst, w, idx
-    order = np.lexsort((idx, dst, src))
+    order = np.lexsort((idx, src, dst))  # by target first: an op's edges then come sorted by target
     s, d, i, x = src[order], dst[order], idx[order], w[order]
     new_entry = np.ones(s.size, dtype=bool)
     new_entry[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1]) | (i[1:] != i[:-1])

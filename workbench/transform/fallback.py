@@ -11,7 +11,8 @@ the id map of their rule, while their own forward runs on plain zeros.
 
 Asking a traced value for its truth or a Python number (``bool``, ``item``,
 ``tolist``) means data-dependent control flow: the graph would depend on the
-values, so the extraction stops with an :class:`~workbench.errors.ExtractionError`.
+values, so the extraction stops with an :class:`~workbench.errors.ExtractionError`
+that names the module running at that moment, the op and the source line.
 
 The model is put back exactly: every module's ``training`` flag is restored,
 nothing is assigned to it, and in eval mode no layer updates a buffer.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import operator
 import threading
+import traceback
 from typing import Any
 
 import torch
@@ -30,6 +32,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from workbench.errors import ExtractionError
 from workbench.transform.blocks import Extraction, Ids
 from workbench.transform.ops import LEAF_MODULES, apply_function, apply_method, apply_module
+from workbench.transform.trace import locate
 
 __all__ = ["follow_eager"]
 
@@ -68,11 +71,31 @@ class _Traced(torch.Tensor):
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*plain_args, **plain_kwargs)
         if name in _DATA_DEPENDENT:
-            raise ExtractionError(
+            error = ExtractionError(
                 f"data-dependent control flow: Tensor.{name} of a value computed from the input; "
                 "the graph would depend on the input's values"
             )
+            raise locate(error, *session.where(), f"Tensor.{name}", _user_line())
         return session.apply(func, name, args, kwargs)
+
+
+def _user_line() -> str | None:
+    """``file:line: code`` of the innermost frame outside torch and this package (the model's code)."""
+    for frame in reversed(traceback.extract_stack()):
+        path = frame.filename.replace("\\", "/")
+        if "/torch/" in path or "/workbench/transform/" in path:
+            continue
+        return f"{path.rsplit('/', 1)[-1]}:{frame.lineno}: {(frame.line or '').strip()}"
+    return None
+
+
+def _user_line_of(error: BaseException) -> str | None:
+    """``file:line: code`` of the innermost frame of ``error``'s traceback outside torch and this package."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        if "/torch/" not in path and "/workbench/transform/" not in path:
+            return f"{path.rsplit('/', 1)[-1]}:{frame.lineno}: {(frame.line or '').strip()}"
+    return None
 
 
 def _find_session(value: Any) -> _Session | None:
@@ -118,6 +141,16 @@ class _Session:
         self.thread = threading.get_ident()
         self.opaque = 0  # depth inside modules that have a rule
         self.counts: dict[str, int] = {}
+        self.model_type = type(model).__name__
+        self.stack: list[nn.Module] = []  # the modules running now, outermost first
+        self.last_op = "the forward pass"
+
+    def where(self) -> tuple[str, str]:
+        """``(path, class name)`` of the innermost module running now."""
+        if not self.stack:
+            return "", self.model_type
+        module = self.stack[-1]
+        return self.names[module], type(module).__name__
 
     def node_name(self, base: str) -> str:
         k = self.counts.get(base, 0)
@@ -138,30 +171,50 @@ class _Session:
             if swap:
                 ids_args = (ids_args[1], ids_args[0], *ids_args[2:])
             base = name.strip("_").removeprefix("r").removeprefix("i")
-            return self.wrap(apply_function(self.ctx, self.node_name(base), op, ids_args, ids_kwargs))
-        if getattr(torch.Tensor, name, None) is func:
-            return self.wrap(apply_method(self.ctx, self.node_name(name), name, ids_args, ids_kwargs))
-        return self.wrap(apply_function(self.ctx, self.node_name(name), func, ids_args, ids_kwargs))
+            node, call = self.node_name(base), lambda n: apply_function(self.ctx, n, op, ids_args, ids_kwargs)
+            shown = name
+        elif getattr(torch.Tensor, name, None) is func:
+            node, call = self.node_name(name), lambda n: apply_method(self.ctx, n, name, ids_args, ids_kwargs)
+            shown = f"Tensor.{name}"
+        else:
+            node, call = self.node_name(name), lambda n: apply_function(self.ctx, n, func, ids_args, ids_kwargs)
+            shown = name
+        self.last_op = f"{node!r} ({shown})"
+        try:
+            return self.wrap(call(node))
+        except Exception as err:
+            raise locate(err, *self.where(), self.last_op, _user_line()) from err
 
     # -- module hooks ---------------------------------------------------------------------------
 
-    def _ours(self, module: nn.Module) -> bool:
-        return threading.get_ident() == self.thread and module in self.names and isinstance(module, LEAF_MODULES)
+    def _in_model(self, module: nn.Module) -> bool:
+        return threading.get_ident() == self.thread and module in self.names
 
     def pre_hook(self, module: nn.Module, args: tuple) -> None:
-        if self._ours(module):
+        if not self._in_model(module):
+            return
+        self.stack.append(module)
+        if isinstance(module, LEAF_MODULES):
             if self.opaque == 0:
                 self.inputs = args
             self.opaque += 1
 
     def post_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
-        if not self._ours(module):
+        if not self._in_model(module):
+            return None
+        if self.stack and self.stack[-1] is module:
+            self.stack.pop()
+        if not isinstance(module, LEAF_MODULES):
             return None
         self.opaque -= 1
         if self.opaque:
             return None
         inputs = _to_ids(self.inputs)
-        result = apply_module(self.ctx, self.names[module], module, inputs, {})
+        kind = type(module).__name__
+        try:
+            result = apply_module(self.ctx, self.names[module], module, inputs, {})
+        except Exception as err:
+            raise locate(err, self.names[module], kind, kind) from err
         return self.wrap(result)
 
 
@@ -179,10 +232,12 @@ def follow_eager(ctx: Extraction, model: nn.Module, x: Ids, *, reason: Exception
     except ExtractionError:
         raise
     except Exception as err:
-        raise ExtractionError(
-            f"cannot follow the data flow of {type(model).__name__}: torch.fx tracing failed ({reason}) "
-            f"and so did a forward pass on traced values ({type(err).__name__}: {err})"
-        ) from err
+        error = ExtractionError(
+            f"cannot follow the data flow of {type(model).__name__}: torch.fx tracing failed "
+            f"({type(reason).__name__}: {reason}) and so did a forward pass on traced values "
+            f"({type(err).__name__}: {err})"
+        )
+        raise locate(error, *session.where(), f"after {session.last_op}", _user_line_of(err)) from err
     finally:
         for h in handles:
             h.remove()

@@ -294,9 +294,11 @@ class _LazyRow(dict):
 
 
 def _sorted_order(values: np.ndarray) -> np.ndarray | None:
-    """A stable order sorting ``values``, or ``None`` when they already are sorted."""
+    """A stable order sorting ``values`` (non-negative), or ``None`` when they already are sorted."""
     if values.size < 2 or bool(np.all(values[1:] >= values[:-1])):
         return None
+    if int(values.max()) < 1 << 16:  # numpy sorts 16-bit integers by radix: linear time
+        return np.argsort(values.astype(np.uint16), kind="stable")
     return np.argsort(values, kind="stable")
 
 
@@ -312,14 +314,17 @@ def _gather(items: list, index: np.ndarray, chunk: int = 1 << 16) -> list:
     return out
 
 
-def _runs(keys: np.ndarray, labels: list, values: np.ndarray) -> Iterator[tuple[Any, list]]:
-    """``(labels[key], [labels[value], ...])`` for every run of equal ``keys`` (sorted)."""
+def _runs(keys: np.ndarray, labels: list, values: np.ndarray, identity: bool = False) -> Iterator[tuple[Any, list]]:
+    """``(labels[key], [labels[value], ...])`` for every run of equal ``keys`` (sorted).
+
+    ``identity``: ``labels[i] == i`` (plain int labels): the ids are the labels.
+    """
     if keys.size == 0:
         return
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     ends = np.append(starts[1:], keys.size).tolist()
-    value_labels = _gather(labels, values)
-    key_labels = _gather(labels, keys[starts])
+    value_labels = values.tolist() if identity else _gather(labels, values)
+    key_labels = keys[starts].tolist() if identity else _gather(labels, keys[starts])
     for label, a, b in zip(key_labels, starts.tolist(), ends, strict=True):
         yield label, value_labels[a:b]
 
@@ -375,7 +380,7 @@ def to_networkx(arrays: EdgeArrays, *, edge_data: str = "lazy", graph_attrs: dic
                 order = _sorted_order(keys)
                 sorted_keys = keys if order is None else keys[order]
                 sorted_values = values if order is None else values[order]
-                for label, neighbours in _runs(sorted_keys, labels, sorted_values):
+                for label, neighbours in _runs(sorted_keys, labels, sorted_values, identity=plain):
                     adjacency[label] = _LazyRow.of(table, label, out, neighbours)
         elif arrays.num_edges:
             data = _edge_data(arrays, edge_data)  # in edge order

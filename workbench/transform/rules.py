@@ -5,13 +5,18 @@ allocates the output's vertices and records the edges lazily. Conventions:
 
 * A weight that is zero (or masked, for this package's masked layers) gives
   no edge; there is no other threshold unless the caller sets one.
-* Edge weights are the layer's weights; ``index`` is the flat index into the
-  layer's ``weight`` tensor (``np.unravel_index(index, weight.shape)``).
+* Edge weights are the layer's weights, times the constant factor the input
+  carries (``Ids.scale``: ``conv(0.5 * h)`` draws ``0.5 * w``); ``index`` is
+  the flat index into the layer's ``weight`` tensor
+  (``np.unravel_index(index, weight.shape)``).
 * Pooling connects every element of a window to the window's output (max
   pooling too: the graph is structural, not the argmax of one input); the
   weight is 1 for max pooling and the averaging factor for average pooling.
 * A merge (``a + b``, ``a - b``, ``a * b``) makes new vertices fed by both
   operands with weight +1 (-1 for the subtrahend).
+* A kernel tap that only ever reads padding draws no edge, at any
+  granularity: a channel (or module) edge exists exactly where some neuron
+  edge joins the two (:mod:`workbench.transform.geometry`, :mod:`workbench.transform.coarse`).
 """
 
 from __future__ import annotations
@@ -21,14 +26,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from workbench.errors import ExtractionError
 from workbench.transform.blocks import Extraction, Ids
+from workbench.transform.coarse import channel_sources, first_ids, norm_edges, pair_edges, spread
+from workbench.transform.geometry import reads_per_tap, windows
 
 __all__ = ["adaptive_pool", "conv", "linear", "merge", "pool", "reduce", "weight_numpy"]
-
-_EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 def weight_numpy(weight: torch.Tensor) -> np.ndarray:
@@ -49,6 +53,15 @@ def _is_range(ids: np.ndarray) -> bool:
     return ids.size > 0 and ids[0] >= 0 and ids[-1] - ids[0] == ids.size - 1 and bool(np.all(np.diff(ids) == 1))
 
 
+def _scaled(w: np.ndarray, scale: float) -> np.ndarray:
+    return w if scale == 1.0 else (w * scale).astype(w.dtype, copy=False)
+
+
+def _singles(ids: np.ndarray) -> list[np.ndarray]:
+    """Each id as the one source of its unit (``-1``: none)."""
+    return [np.array([i]) if i >= 0 else np.zeros(0, dtype=np.int64) for i in ids.tolist()]
+
+
 def linear(
     ctx: Extraction, name: str, kind: str, x: Ids, weight: np.ndarray, mask: np.ndarray | None = None, **block
 ) -> Ids:
@@ -56,15 +69,35 @@ def linear(
     out_f, in_f = weight.shape
     lead = x.features[:-1]
     out = ctx.new_block(name, kind, (*lead, out_f), [x], channel_dim=-1, **block)
+    out_block = len(ctx.blocks) - 1
     src_ids = x.t.reshape(-1, in_f).numpy()  # [P, in]
     dst_ids = out.t.reshape(-1, out_f).numpy()  # [P, out]
     keep = _keep(weight, mask)
-    count = int(np.count_nonzero(keep)) * src_ids.shape[0]
+    scale = x.scale
+    nnz = int(np.count_nonzero(keep))
+    if ctx.granularity != "neuron" and src_ids.shape[0] == 1:  # one edge per pair of coarse vertices
+        distinct = np.unique(src_ids[0][src_ids[0] >= 0]).size * np.unique(dst_ids[0]).size
+        threshold = ctx.threshold
+
+        def build_coarse():
+            kept = keep if threshold is None else keep & (np.abs(weight) > threshold)
+            if ctx.blocks[out_block].unit == "module":  # one target vertex: sum over the outputs first
+                sq = np.einsum("ij,ij->j", np.where(kept, weight, 0), np.where(kept, weight, 0)).astype(np.float64)
+                cols = np.flatnonzero(kept.any(0))
+                rows = np.zeros_like(cols)
+                return norm_edges(_singles(src_ids[0]), dst_ids[0][:1], rows, cols, sq[cols] * scale**2, weight.dtype)
+            rows, cols = np.nonzero(kept)
+            w = weight[rows, cols].astype(np.float64) * scale
+            return norm_edges(_singles(src_ids[0]), dst_ids[0], rows, cols, w * w, weight.dtype)
+
+        ctx.add_edges(name, kind, min(nnz, distinct), build_coarse, aggregated=True)
+        return out
+    count = nnz * src_ids.shape[0]
     ranges = src_ids.shape[0] == 1 and _is_range(src_ids[0]) and _is_range(dst_ids[0])
 
     def build():
         flat = np.flatnonzero(keep)
-        w = weight.reshape(-1)[flat]
+        w = _scaled(weight.reshape(-1)[flat], scale)
         rows, cols = np.divmod(flat, in_f)
         src = src_ids[:, cols].reshape(-1)  # [P * nnz]
         dst = dst_ids[:, rows].reshape(-1)
@@ -78,6 +111,8 @@ def linear(
         np.subtract(flat, np.repeat(row_base, per_row), out=src, casting="unsafe")
         np.copyto(dst, np.repeat(np.arange(out_f, dtype=dst.dtype) + dst.dtype.type(dst_ids[0, 0]), per_row))
         np.take(weight.reshape(-1), flat, out=w)
+        if scale != 1.0:
+            w *= scale
         np.copyto(idx, flat, casting="unsafe")
 
     ctx.add_edges(
@@ -93,66 +128,13 @@ def linear(
     return out
 
 
-def _windows(
-    x: torch.Tensor,
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    pads: Sequence[tuple[int, int]],
-    dilation: Sequence[int],
-    out_size: Sequence[int],
-    mode: str = "constant",
-) -> np.ndarray:
-    """Source ids of every window: ``[C, *out_size, *kernel]``, ``-1`` for padding.
-
-    ``x`` is an id map ``[1, C, *S]``; ``pads`` are ``(left, right)`` per spatial
-    dimension; ``mode`` is an ``F.pad`` mode (``reflect``, ``replicate`` and
-    ``circular`` map padding to the ids they copy).
-    """
-    nd = len(kernel)
-    v = x.to(torch.float64)  # ids below 2**53 are exact
-    spatial = v.shape[2:]
-    flat_pads: list[int] = []
-    extra: list[int] = []
-    for d in reversed(range(nd)):
-        flat_pads += [pads[d][0], pads[d][1]]
-    if any(flat_pads):
-        v = F.pad(v, flat_pads, value=-1.0) if mode == "constant" else F.pad(v, flat_pads, mode=mode)
-    for d in reversed(range(nd)):
-        need = (out_size[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1
-        have = spatial[d] + pads[d][0] + pads[d][1]
-        extra += [0, max(0, need - have)]
-    if any(extra):
-        v = F.pad(v, extra, value=-1.0)  # ceil_mode windows that run past the end
-    for d in range(nd):
-        span = dilation[d] * (kernel[d] - 1) + 1
-        v = v.unfold(2 + d, span, stride[d])[..., :: dilation[d]]
-    index = (0, slice(None), *(slice(0, o) for o in out_size))
-    return v[index].to(torch.int64).numpy()
-
-
-def _first_ids(out: Ids, c: int) -> np.ndarray:
-    """The vertex id of each of the ``c`` channels of a coarse block."""
-    return out.t.reshape(c, -1)[:, 0].numpy()
-
-
-def _channel_sources(x: Ids) -> list[np.ndarray]:
-    """The distinct vertex ids feeding each channel (dim 0) of ``x`` (coarse granularities)."""
-    c = x.features[0]
-    flat = x.t.reshape(c, -1)
-    lo, hi = flat.min(1).values, flat.max(1).values
-    if bool((lo == hi).all()):
-        return [np.array([int(v)]) if v >= 0 else _EMPTY_I for v in lo.tolist()]
-    return [np.unique(row[row >= 0].numpy()) for row in flat]
-
-
-def _spread(sources: list[np.ndarray], channel: np.ndarray, dst: np.ndarray, w: np.ndarray, idx: np.ndarray):
-    """Edges from every source id of ``channel[i]`` to ``dst[i]`` (coarse granularities)."""
-    sizes = np.array([s.size for s in sources], dtype=np.int64)
-    if sizes.size and bool((sizes == 1).all()):
-        return np.concatenate(sources)[channel], dst, w, idx
-    counts = sizes[channel]
-    src = np.concatenate([sources[c] for c in channel.tolist()]) if channel.size else _EMPTY_I
-    return src, np.repeat(dst, counts), np.repeat(w, counts), np.repeat(idx, counts)
+def _live_taps(x: Ids, kernel, stride, pads, dilation, out_size, mode, reads: np.ndarray) -> np.ndarray:
+    """``[C_in, K]`` or ``[1, K]`` bool: which taps of each input channel read some vertex of it."""
+    if x.fresh or bool((x.t >= 0).all()):
+        return (reads > 0)[None, :]
+    win = windows(x.t, kernel, stride, pads, dilation, out_size, mode)  # [C, *O, *K]
+    c = win.shape[0]
+    return (win.reshape(c, math.prod(out_size), -1) >= 0).any(1)
 
 
 def conv(
@@ -175,47 +157,61 @@ def conv(
     kernel = weight.shape[2:]
     k_total, o_total = math.prod(kernel), math.prod(out_size)
     out = ctx.new_block(name, kind, (c_out, *out_size), [x], channel_dim=0)
+    out_block = len(ctx.blocks) - 1
     keep = _keep(weight, mask)
     per_group = c_out // groups
-    neuron = ctx.granularity == "neuron"
-    pairs = keep.reshape(c_out, c_in_g, -1).any(-1)  # [C_out, C_in / groups]: kernels with an edge
-    count = int(np.count_nonzero(keep)) * o_total if neuron else int(np.count_nonzero(pairs))
+    scale = x.scale
+    reads = reads_per_tap(x.features[1:], kernel, stride, pads, dilation, out_size, mode)  # [K]
+    if ctx.granularity == "neuron":
+        per_tap = np.count_nonzero(keep.reshape(-1, k_total), axis=0)  # [K] kept weights at each tap
+        count = int(per_tap @ reads)  # exact unless the input holds constants
 
-    def entries():
-        flat = np.flatnonzero(keep)
-        co, rest = np.divmod(flat, c_in_g * k_total)
-        cil, kk = np.divmod(rest, k_total)
-        ci = (co // per_group) * c_in_g + cil
-        return flat, co, ci, kk, weight.reshape(-1)[flat]
+        def build_neuron():
+            flat = np.flatnonzero(keep)
+            co, rest = np.divmod(flat, c_in_g * k_total)
+            cil, kk = np.divmod(rest, k_total)
+            ci = (co // per_group) * c_in_g + cil
+            w = _scaled(weight.reshape(-1)[flat], scale)
+            win = windows(x.t, kernel, stride, pads, dilation, out_size, mode)  # [C_in, *O, *K]
+            win = win.reshape(win.shape[0], o_total, k_total).transpose(0, 2, 1).reshape(-1, o_total)
+            src = win[ci * k_total + kk]  # [nnz, O]
+            dst = out.t.reshape(c_out, o_total).numpy()[co]  # [nnz, O]
+            return src.reshape(-1), dst.reshape(-1), np.repeat(w, o_total), np.repeat(flat, o_total)
 
-    def build_neuron():
-        flat, co, ci, kk, w = entries()
-        win = _windows(x.t, kernel, stride, pads, dilation, out_size, mode)  # [C_in, *O, *K]
-        win = win.reshape(win.shape[0], o_total, k_total).transpose(0, 2, 1).reshape(-1, o_total)
-        src = win[ci * k_total + kk]  # [nnz, O]
-        dst = out.t.reshape(c_out, o_total).numpy()[co]  # [nnz, O]
-        return (
-            src.reshape(-1),
-            dst.reshape(-1),
-            np.repeat(w, o_total),
-            np.repeat(flat, o_total),
-        )
+        ctx.add_edges(name, kind, count, build_neuron)
+        return out
 
-    def build_coarse():  # one entry per (out channel, in channel) kernel, weighted by its L2 norm
-        kept = keep.reshape(c_out, c_in_g, -1)
-        w = weight.reshape(c_out, c_in_g, -1).astype(np.float64)
-        if ctx.threshold is not None:
-            kept = kept & (np.abs(w) > ctx.threshold)
-        w = np.where(kept, w, 0.0)
-        co, cil = np.nonzero(kept.any(-1))
-        norm = np.sqrt(np.einsum("ijk,ijk->ij", w, w))[co, cil].astype(weight.dtype)
-        ci = (co // per_group) * c_in_g + cil
-        out_ids = out.t.reshape(c_out, -1)[:, 0].numpy()
-        # distinct negative indices: aggregate() adds up the squares, the threshold is not applied twice
-        tag = -2 - (co * c_in_g + cil)
-        return _spread(_channel_sources(x), ci, out_ids[co], norm, tag)
+    live = _live_taps(x, kernel, stride, pads, dilation, out_size, mode, reads)  # [C_in or 1, K]
+    kept = keep.reshape(c_out, c_in_g, k_total)
+    if live.shape[0] == 1:
+        kept_live = kept if live.all() else kept & live[0]
+    else:  # live taps differ per input channel: gather each output channel's input channels
+        ci_index = (np.arange(c_out)[:, None] // per_group) * c_in_g + np.arange(c_in_g)[None, :]
+        kept_live = kept & live[ci_index]
+    present = kept_live.any(-1)  # [C_out, C_in / groups]
+    sources = channel_sources(x)
+    if ctx.granularity == "channel":
+        count = int(np.count_nonzero(present))
+    else:  # one target vertex: at most one edge per source vertex
+        count = len({int(v) for row in sources for v in row.tolist()})
+    threshold = ctx.threshold
 
-    ctx.add_edges(name, kind, count, build_neuron if neuron else build_coarse)
+    def build_coarse():  # one edge per (in vertex, out vertex), weighted by the norm of the taps between them
+        w = weight.reshape(c_out, c_in_g, k_total)
+        used = kept_live if threshold is None else kept_live & (np.abs(w) > threshold)
+        wz = w if mask is None and threshold is None and live.all() else np.where(used, w, 0)  # zeros give nothing
+        sq = np.einsum("ijk,ijk->ij", wz, wz).astype(np.float64) * (scale * scale)  # [C_out, C_in / groups]
+        joined = present if threshold is None else used.any(-1)
+        dst = first_ids(out, c_out)
+        if ctx.blocks[out_block].unit == "module":  # one target vertex: sum over the output channels first
+            sq_in = sq.reshape(groups, per_group, c_in_g).sum(1).reshape(-1)  # [C_in]
+            cols = np.flatnonzero(joined.reshape(groups, per_group, c_in_g).any(1).reshape(-1))
+            return norm_edges(sources, dst[:1], np.zeros_like(cols), cols, sq_in[cols], weight.dtype)
+        rows, cil = np.nonzero(joined)
+        cols = cil if groups == 1 else (rows // per_group) * c_in_g + cil
+        return norm_edges(sources, dst, rows, cols, sq[joined], weight.dtype)  # boolean indexing: nonzero order
+
+    ctx.add_edges(name, kind, count, build_coarse, aggregated=True)
     return out
 
 
@@ -236,16 +232,19 @@ def pool(
     c = x.features[0]
     k_total, o_total = math.prod(kernel), math.prod(out_size)
     out = ctx.new_block(name, kind, (c, *out_size), [x], channel_dim=0)
-    count = c * o_total * k_total if ctx.granularity == "neuron" else c
+    factor_in = x.scale
+    if ctx.granularity == "neuron":
+        count = c * int(reads_per_tap(x.features[1:], kernel, stride, pads, dilation, out_size).sum())
+    else:
+        count = _per_channel_count(x, c, ctx.granularity)
 
     def build():
-        if ctx.granularity != "neuron":  # every channel feeds its own output channel
-            channels = np.arange(c)
-            return _spread(_channel_sources(x), channels, _first_ids(out, c), np.ones(c, np.float32), np.full(c, -1))
-        win = _windows(x.t, kernel, stride, pads, dilation, out_size).reshape(c, o_total, k_total)
-        dst = np.broadcast_to(out.t.reshape(c, o_total, 1).numpy(), win.shape)
         factor = np.ones(o_total, np.float32) if scale is None else scale.reshape(-1).astype(np.float32)
-        w = np.broadcast_to(factor.reshape(1, o_total, 1), win.shape)
+        if ctx.granularity != "neuron":  # every channel feeds its own output channel
+            return _channel_to_channel(x, out, c, _distinct_norm(factor) * abs(factor_in))
+        win = windows(x.t, kernel, stride, pads, dilation, out_size).reshape(c, o_total, k_total)
+        dst = np.broadcast_to(out.t.reshape(c, o_total, 1).numpy(), win.shape)
+        w = np.broadcast_to((factor * factor_in).reshape(1, o_total, 1), win.shape)
         return win.reshape(-1), dst.reshape(-1), w.reshape(-1), np.full(win.size, -1, np.int64)
 
     ctx.add_edges(name, kind, count, build)
@@ -270,19 +269,42 @@ def adaptive_pool(ctx: Extraction, name: str, kind: str, x: Ids, out_size: Seque
         o_flat = (o_flat[:, None] * size_out + outs[None, :]).reshape(-1)
         i_flat = (i_flat[:, None] * size_in + ins[None, :]).reshape(-1)
         length = (length[:, None] * lengths[outs][None, :]).reshape(-1)
-    count = c * o_flat.size if ctx.granularity == "neuron" else c
+    count = c * o_flat.size if ctx.granularity == "neuron" else _per_channel_count(x, c, ctx.granularity)
+    factor_in = x.scale
 
     def build():
+        factor = (1.0 / length if average else np.ones(length.size)).astype(np.float32)
         if ctx.granularity != "neuron":
-            channels = np.arange(c)
-            return _spread(_channel_sources(x), channels, _first_ids(out, c), np.ones(c, np.float32), np.full(c, -1))
+            return _channel_to_channel(x, out, c, _distinct_norm(factor) * abs(factor_in))
         src = x.t.reshape(c, -1).numpy()[:, i_flat]  # [C, pairs]
         dst = out.t.reshape(c, -1).numpy()[:, o_flat]
-        w = (1.0 / length if average else np.ones(length.size)).astype(np.float32)
+        w = (factor * factor_in).astype(np.float32)
         return src.reshape(-1), dst.reshape(-1), np.tile(w, c), np.full(src.size, -1, np.int64)
 
     ctx.add_edges(name, kind, count, build)
     return out
+
+
+def _distinct_norm(factors: np.ndarray) -> float:
+    """The coarse weight of a pooling op: the L2 norm of its distinct factors (1 for max pooling)."""
+    return float(np.sqrt(np.square(np.unique(factors).astype(np.float64)).sum()))
+
+
+def _channel_to_channel(x: Ids, out: Ids, c: int, weight: float):
+    """Coarse edges of a per-channel op: every channel's sources feed the same channel of ``out``."""
+    channels = np.arange(c)
+    return spread(channel_sources(x), channels, first_ids(out, c), np.full(c, weight, np.float32), np.full(c, -1))
+
+
+def _per_channel_count(x: Ids, c: int, granularity: str) -> int:
+    """Coarse edges of a per-channel op: a channel each, or a source vertex each at module level."""
+    if granularity == "channel":
+        return c
+    return len({int(v) for row in channel_sources(x) for v in row.tolist()})
+
+
+def _coarse_count(shape: Sequence[int], operands: int, granularity: str) -> int:
+    return operands * (shape[0] if granularity == "channel" and shape else 1)
 
 
 def merge(ctx: Extraction, name: str, kind: str, operands: Sequence[Ids], signs: Sequence[float]) -> Ids:
@@ -290,9 +312,14 @@ def merge(ctx: Extraction, name: str, kind: str, operands: Sequence[Ids], signs:
     shape = torch.broadcast_shapes(*(a.t.shape for a in operands))[1:]
     ndim = len(shape)
     out = ctx.new_block(name, kind, shape, operands, channel_dim=0 if ndim > 1 else -1 if ndim else None)
-    count = len(operands) * math.prod(shape)
+    signs = [s * a.scale for s, a in zip(signs, operands, strict=True)]
+    neuron = ctx.granularity == "neuron"
+    count = len(operands) * math.prod(shape) if neuron else _coarse_count(shape, len(operands), ctx.granularity)
 
     def build():
+        if not neuron:
+            parts = [pair_edges(a.t.expand(1, *shape), out.t, s) for a, s in zip(operands, signs, strict=True)]
+            return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
         dst = out.t.reshape(-1).numpy()
         parts = [a.t.expand(1, *shape).reshape(-1).numpy() for a in operands]
         w = np.concatenate([np.full(dst.size, s, np.float32) for s in signs])
@@ -313,12 +340,17 @@ def reduce(ctx: Extraction, name: str, kind: str, x: Ids, dims: Sequence[int], k
     shape = kept if keepdim else tuple(s for d, s in enumerate(x.t.shape) if d not in dims and d > 0)
     out = ctx.new_block(name, kind, shape, [x], channel_dim=0 if len(shape) > 1 else -1 if shape else None)
     n = math.prod(x.t.shape[d] for d in dims)
+    factor = (1.0 / n if mean else 1.0) * x.scale
+    neuron = ctx.granularity == "neuron"
 
     def build():
-        dst = out.t.reshape(1, *kept).expand(x.t.shape).reshape(-1).numpy()
+        dst = out.t.reshape(1, *kept).expand(x.t.shape)
+        if not neuron:
+            return pair_edges(x.t, dst, factor)
         src = x.t.reshape(-1).numpy()
-        w = np.full(src.size, 1.0 / n if mean else 1.0, np.float32)
-        return src, dst, w, np.full(src.size, -1, np.int64)
+        w = np.full(src.size, factor, np.float32)
+        return src, dst.reshape(-1).numpy(), w, np.full(src.size, -1, np.int64)
 
-    ctx.add_edges(name, kind, x.t.numel(), build)
+    count = x.t.numel() if neuron else _coarse_count(x.features, 1, ctx.granularity)
+    ctx.add_edges(name, kind, count, build)
     return out

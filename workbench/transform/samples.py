@@ -1,6 +1,7 @@
-"""Small convolutional models to look at with :class:`~workbench.transform.GraphTransform`.
+"""Convolutional models to look at with :class:`~workbench.transform.GraphTransform`.
 
-The app's Inspect panel shows :func:`small_cnn` at channel or module level.
+The app's Inspect panel shows :func:`small_cnn` at channel or module level;
+:class:`ResNet18` is for benchmarks and tests (it is no sample: too large).
 The models are built (seeded) on demand, not loaded from files: their
 structure is the point, not their accuracy.
 """
@@ -14,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import ExtractionError
+from workbench.sparse import MaskedConv2d, MaskedLinearLayer
 
-__all__ = ["CONV_SAMPLES", "ResidualCNN", "conv_sample", "sample_input", "small_cnn"]
+__all__ = ["CONV_SAMPLES", "ResNet18", "ResidualCNN", "conv_sample", "sample_input", "small_cnn"]
 
 
 def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
@@ -24,6 +26,9 @@ def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
     ``1x8x8 -> conv 8 (3x3, pad 1) -> ReLU -> max pool 2 -> conv 16 (3x3, pad 1, 2 groups) -> ReLU
     -> max pool 2 -> flatten (16 x 2 x 2) -> linear num_classes``.
     At channel level its graph has 1 + 8 + 8 + 16 + 16 + num_classes vertices.
+    The convolutions and the classifier are maskable (``MaskedConv2d``,
+    ``MaskedLinearLayer``; every connection on at first), so the model prunes
+    and makes lottery tickets like the masked networks.
 
     Args:
         seed: seeds the initial weights (``None``: torch's global generator).
@@ -37,14 +42,14 @@ def small_cnn(*, seed: int | None = 0, num_classes: int = 10) -> nn.Sequential:
     if seed is not None:
         torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1),
+        MaskedConv2d(1, 8, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1, groups=2),
+        MaskedConv2d(8, 16, 3, padding=1, groups=2),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(16 * 2 * 2, num_classes),
+        MaskedLinearLayer(16 * 2 * 2, num_classes),
     )
 
 
@@ -72,6 +77,45 @@ class ResidualCNN(nn.Module):
         x = F.relu(self.down(x))
         x = F.relu(x + self.block2(x))
         return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(h + (x if self.down is None else self.down(x)))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (He et al. 2016): basic blocks, batch norm, projection shortcuts; our own definition.
+
+    The layout of torchvision's ``resnet18`` (which is not needed): a 7 x 7
+    stride-2 stem, max pooling, four stages of two basic blocks (``width``,
+    2, 4 and 8 times ``width`` channels), global average pooling and a linear
+    classifier. ``width=64`` is the real network (11.7 million parameters);
+    smaller widths keep the structure for tests.
+    """
+
+    def __init__(self, width: int = 64, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        w = [width, width, 2 * width, 4 * width, 8 * width]
+        plan = [(w[0], w[1], 1), (w[1], w[1], 1), (w[1], w[2], 2), (w[2], w[2], 1)]
+        plan += [(w[2], w[3], 2), (w[3], w[3], 1), (w[3], w[4], 2), (w[4], w[4], 1)]
+        self.layers = nn.Sequential(*(_BasicBlock(a, b, s) for a, b, s in plan))
+        self.avg, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(w[4], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, classes]
+        x = self.layers(self.pool(F.relu(self.bn1(self.conv1(x)))))
+        return self.fc(torch.flatten(self.avg(x), 1))
 
 
 def sample_input(batch: int = 1) -> torch.Tensor:
