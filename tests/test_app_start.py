@@ -8,8 +8,9 @@ from workbench import samples
 from workbench.app.state.session import Session
 from workbench.app.state.share import DesignSource
 from workbench.app.state.start import default_sample, open_first, open_sample, session_factory
-from workbench.app.state.workspace import ACTIVATION_MODULES, DatasetCache, Workspace
+from workbench.app.state.workspace import DatasetCache, Workspace
 from workbench.errors import CheckpointError, GraphError
+from workbench.sparse import ACTIVATIONS
 
 DATASETS = DatasetCache()
 
@@ -66,4 +67,4 @@ def test_every_graph_sample_opens_with_a_model_that_fits_its_data(name):
 def test_opening_a_sample_shows_the_activation_of_its_model(name):
     session = fresh()
     open_sample(session, name)
-    assert type(session.workspace.model.activation) is ACTIVATION_MODULES[session.settings.activation]
+    assert type(session.workspace.model.activation) is ACTIVATIONS[session.settings.activation]

@@ -18,12 +18,12 @@ import torch
 
 from workbench.app.state.actions import load_upload
 from workbench.app.state.session import Session
-from workbench.app.state.settings import Settings
+from workbench.app.state.settings import ACTIVATION_TITLES, Settings
 from workbench.app.state.ticket import load_chosen_round, lottery_config, start_ticket
-from workbench.app.state.workspace import ACTIVATION_MODULES, DatasetCache, PruneSetting, Workspace, build_model
+from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace, build_model
 from workbench.errors import DatasetError, PruningError, TrainingError
 from workbench.pruning import current_masks, weight_snapshot
-from workbench.sparse import MaskedDeepDAN
+from workbench.sparse import ACTIVATIONS, MaskedDeepDAN
 
 DATASETS = DatasetCache()
 GRAPH = nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 3), (0, 3), (1, 4), (4, 3), (2, 4)])
@@ -331,10 +331,10 @@ def test_build_model_is_reproducible_and_leaves_the_global_random_state_alone():
     assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATION_MODULES))
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_TITLES))
 def test_build_model_uses_the_chosen_activation(activation):
     model = build_model(GRAPH, DATASETS.get("moons"), Settings(activation=activation))
-    assert type(model.activation) is ACTIVATION_MODULES[activation]
+    assert type(model.activation) is ACTIVATIONS[activation]
     assert model.input_layer.in_features == 2 and model.output_layer.out_features == 2
 
 

@@ -43,7 +43,7 @@ from workbench.pruning import (
     threshold_for_amount,
     weight_snapshot,
 )
-from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
+from workbench.sparse import ACTIVATIONS, MaskedDeepDAN, MaskedDeepFFN
 
 __all__ = [
     "ACTIVE",
@@ -61,7 +61,6 @@ ACTIVE = ("queued", "running", "paused")
 PREVIEW_SAMPLES = 2048
 #: Records (at least this many epochs in) after which a loss that has not moved is called flat.
 FLAT_AFTER_EPOCHS = 3.0
-ACTIVATION_MODULES = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
 
 
 class DatasetCache:
@@ -79,9 +78,9 @@ class DatasetCache:
 
 
 def activation_of(model: nn.Module) -> str | None:
-    """The name in :data:`ACTIVATION_MODULES` of ``model``'s activation, or None for another one."""
+    """The name in :data:`workbench.sparse.ACTIVATIONS` of ``model``'s activation, or None for another one."""
     act = getattr(model, "activation", None)
-    return next((name for name, cls in ACTIVATION_MODULES.items() if isinstance(act, cls)), None)
+    return next((name for name, cls in ACTIVATIONS.items() if isinstance(act, cls)), None)
 
 
 def build_model(
@@ -95,9 +94,9 @@ def build_model(
         LimitError: the model would have more parameters than ``limits`` allow (checked before building).
     """
     check_dan(graph, data.n_features, data.n_classes, limits)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.init_seed)
-        return MaskedDeepDAN(data.n_features, data.n_classes, graph, activation=ACTIVATION_MODULES[settings.activation])
+    return MaskedDeepDAN(
+        data.n_features, data.n_classes, graph, activation=settings.activation, seed=settings.init_seed
+    )
 
 
 @dataclass
@@ -302,9 +301,7 @@ class Workspace:
         if isinstance(self.model, MaskedDeepDAN) and self.graph is not None:
             self.build(self.graph, settings)
             return
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.init_seed)
-            self.model.reset_parameters()
+        self.model.reset_parameters(seed=settings.init_seed)
         self.trainer = None
         self.history = []
         self._settled()
