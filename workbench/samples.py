@@ -54,6 +54,8 @@ __all__ = [
     "DEFAULT_SAMPLE",
     "SAMPLES_ENV",
     "Sample",
+    "conv_sample_from_bytes",
+    "conv_sample_to_bytes",
     "list_samples",
     "load_sample",
     "sample_dir",
@@ -186,20 +188,17 @@ def load_sample(name: str) -> Sample:
     return Sample(name, graph, model, metadata)
 
 
-def save_conv_sample(
-    model: nn.Module, builder: str, path: str | os.PathLike, *, input_shape, extra: Mapping | None = None
-) -> None:
-    """Write a convolutional sample's ``.pt`` file (see the module docstring).
+def conv_sample_to_bytes(model: nn.Module, builder: str, *, input_shape, extra: Mapping | None = None) -> bytes:
+    """The bytes of a convolutional sample's ``.pt`` file (see the module docstring).
 
     Args:
-        model: a model built by ``CONV_SAMPLES[builder]``, with trained weights.
+        model: a model built by ``CONV_SAMPLES[builder]``, with trained weights (and masks).
         builder: its name in :data:`workbench.transform.samples.CONV_SAMPLES`.
-        path: the file to write.
         input_shape: the shape of one input, e.g. ``(1, 8, 8)``.
         extra: JSON-serializable metadata.
 
     Raises:
-        CheckpointError: unknown builder, non-JSON ``extra``, or an OS error.
+        CheckpointError: unknown builder, or non-JSON ``extra``.
     """
     from workbench.transform.samples import CONV_SAMPLES
 
@@ -220,34 +219,61 @@ def save_conv_sample(
     doc[CHECKSUM_KEY] = document_checksum(doc)
     buffer = io.BytesIO()
     torch.save(doc, buffer)
+    return buffer.getvalue()
+
+
+def save_conv_sample(
+    model: nn.Module, builder: str, path: str | os.PathLike, *, input_shape, extra: Mapping | None = None
+) -> None:
+    """Write a convolutional sample's ``.pt`` file (see :func:`conv_sample_to_bytes`).
+
+    Raises:
+        CheckpointError: unknown builder, non-JSON ``extra``, or an OS error.
+    """
+    data = conv_sample_to_bytes(model, builder, input_shape=input_shape, extra=extra)
     try:
-        Path(path).write_bytes(buffer.getvalue())
+        Path(path).write_bytes(data)
     except OSError as exc:
         raise CheckpointError(f"cannot write {os.fspath(path)!r}: {exc}") from exc
 
 
-def _load_conv(path: Path) -> tuple[nn.Module, dict]:
-    """Read a file of :func:`save_conv_sample`: ``(model on the CPU, extra metadata)``."""
+def conv_sample_from_bytes(data: bytes, *, name: str = "file") -> tuple[nn.Module, dict]:
+    """Read the bytes of :func:`conv_sample_to_bytes`: ``(model on the CPU with its input_shape, extra)``.
+
+    Raises:
+        CheckpointError: not such a file, a checksum mismatch, an unknown builder or weights that do not fit.
+    """
     from workbench.transform.samples import CONV_SAMPLES
 
     try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
+        doc = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for bad input (pickle, zip, EOF, runtime)
-        raise CheckpointError(f"not a readable sample {path.name}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"not a readable sample {name}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != CONV_FORMAT or doc.get("version") != CONV_VERSION:
-        raise CheckpointError(f"{path.name} is not a version-{CONV_VERSION} {CONV_FORMAT!r} file")
-    verify_checksum(doc, f" {path.name}")
+        raise CheckpointError(f"{name} is not a version-{CONV_VERSION} {CONV_FORMAT!r} file")
+    verify_checksum(doc, f" {name}")
     builder = doc.get("builder")
     if builder not in CONV_SAMPLES:
-        raise CheckpointError(f"{path.name} names an unknown builder {builder!r}; known: {sorted(CONV_SAMPLES)}")
+        raise CheckpointError(f"{name} names an unknown builder {builder!r}; known: {sorted(CONV_SAMPLES)}")
     with torch.random.fork_rng(devices=[]):  # the builder may seed torch; keep the caller's generator
         model = CONV_SAMPLES[builder][0]()
     try:
         model.load_state_dict(doc.get("state_dict"), strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"the weights of {path.name} do not fit {builder!r}: {exc}") from exc
+        raise CheckpointError(f"the weights of {name} do not fit {builder!r}: {exc}") from exc
     try:
         extra = json.loads(doc.get("extra", "{}"))
     except (TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"the extra metadata of {path.name} is not JSON: {exc}") from exc
+        raise CheckpointError(f"the extra metadata of {name} is not JSON: {exc}") from exc
+    model.input_shape = tuple(int(n) for n in doc.get("input_shape", ()))
+    model.conv_builder = builder
     return model, extra
+
+
+def _load_conv(path: Path) -> tuple[nn.Module, dict]:
+    """Read a file of :func:`save_conv_sample`: ``(model on the CPU, extra metadata)``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {os.fspath(path)!r}: {exc}") from exc
+    return conv_sample_from_bytes(data, name=path.name)

@@ -297,7 +297,7 @@ def register(app, store) -> None:
     def sample_options(session: Session, *, page):
         from workbench import samples
 
-        names = list(samples.list_samples(kind="graph"))
+        names = list(samples.list_samples())
         source = session.source
         return {"options": names, "value": source.name if source.kind == "sample" else default_sample()}
 

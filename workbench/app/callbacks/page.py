@@ -23,7 +23,7 @@ def count_texts(session: Session) -> tuple[str, str]:
     if c["neurons"] is None:
         return design, "no model yet"
     kept = f"{c['kept']:,}/{c['connections']:,}" if c["kept"] != c["connections"] else f"{c['connections']:,}"
-    return design, f"{c['neurons']:,} neurons · {kept} connections · {c['remaining']:,} params"
+    return design, f"{c['neurons']:,} {c.get('unit', 'neurons')} · {kept} connections · {c['remaining']:,} params"
 
 
 def register(app, store) -> None:

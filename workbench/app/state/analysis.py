@@ -57,7 +57,8 @@ def layer_title(name: str, model: nn.Module) -> str:
         k = int(name.split(".")[1])
         last = len(model.layers) - 1
         return f"{'inputs' if k == 0 else k} → {'outputs' if k == last else k + 1}"
-    return name
+    layer = dict(model.named_modules()).get(name)
+    return f"{'conv' if hasattr(layer, 'kernel_size') else 'linear'} {name}" if layer is not None else name
 
 
 def edge_weights(model: nn.Module) -> dict[tuple[Hashable, Hashable], float]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from workbench.app.state.analysis import dead_vertices, edge_weights, graph_counts
 from workbench.app.state.layout import Drawing, layered_drawing
+from workbench.app.state.workspace import all_masks_on
 from workbench.errors import WorkbenchError
 from workbench.limits import DEFAULT_LIMITS, Limits, check_extraction_edges
 from workbench.transform import GraphTransform
@@ -169,8 +170,8 @@ def session_inspect(session, *, granularity: str = "neuron", show_io: bool = Tru
         return None
     with ws.weights_lock():
         designed = copy.deepcopy(model).cpu()
-        designed.reset_mask()
-        example = torch.zeros(1, ws.dataset.n_features)
+        all_masks_on(designed)
+        example = torch.zeros(1, *(getattr(model, "input_shape", None) or (ws.dataset.n_features,)))
         view = inspect_view(model, designed, example, granularity=granularity, show_io=show_io, limits=session.limits)
     if ws.previewing:
         unit = "%" if ws.prune.mode == "percent" else " |w|"

@@ -11,6 +11,7 @@ ten thousand edges. The page restyles the canvas from those strings.
 Edge codes:
 
 * ``.`` the edge is not in the model (the design changed after the model was built);
+* ``n`` a connection no mask can remove (a channel graph's pooling or activation edge);
 * ``-`` every weight it stands for is masked (pruned);
 * ``a`` to ``d``: a kept positive weight, by magnitude (quarters of the largest kept |w|);
 * ``A`` to ``D``: a kept negative weight, likewise;
@@ -23,6 +24,7 @@ to an output; it then computes nothing the outputs see.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,7 +48,9 @@ __all__ = [
 MAX_DRAWN_INPUTS = 16
 #: The label of the one vertex that stands for every input feature.
 ALL_INPUTS = ("input", "all")
-NOT_IN_MODEL, REMOVED = ".", "-"
+NOT_IN_MODEL, REMOVED, FIXED = ".", "-", "n"
+#: The range of an edge that no mask can remove.
+FIXED_RANGE = (-1, -1)
 POSITIVE, NEGATIVE, BUNDLE = "abcd", "ABCD", "efgh"
 
 
@@ -170,6 +174,39 @@ def _dan_edges(model: MaskedDeepDAN, flat: _Layout, all_inputs: bool) -> dict:
     return ranges
 
 
+def _channel_edges(model: nn.Module, drawn: nx.DiGraph, flat: _Layout) -> dict:
+    """``{(u, v): (start, stop)}`` for a channel graph of ``model`` (``GraphTransform`` at channel level):
+    an edge is the kernel between two channels of a masked convolution, or the block of a masked linear
+    layer's inputs that one channel of a flattened map feeds."""
+    layers = dict(named_maskable_layers(model))
+    channels: dict = {}
+    for _, data in drawn.nodes(data=True):
+        channels[data.get("module")] = channels.get(data.get("module"), 0) + 1
+    ranges = {}
+    for u, v, data in drawn.edges(data=True):
+        name = data.get("module")
+        layer = layers.get(name)
+        if layer is None:  # pooling, activation, a merge: the edge is there whatever the masks
+            ranges[(u, v)] = FIXED_RANGE
+            continue
+        i, o = drawn.nodes[u].get("position"), drawn.nodes[v].get("position")
+        weight = layer.weight  # conv: [O, I / groups, *kernel]; linear: [O, I]
+        start = flat.offsets[name]
+        if weight.dim() > 2:
+            per_group = weight.shape[0] // getattr(layer, "groups", 1)
+            local = i - (o // per_group) * weight.shape[1]
+            if not 0 <= local < weight.shape[1]:
+                continue
+            size = math.prod(weight.shape[2:])
+            first = start + (o * weight.shape[1] + local) * size
+            ranges[(u, v)] = (first, first + size)
+        else:
+            per = weight.shape[1] // max(channels.get(drawn.nodes[u].get("module"), 1), 1)
+            first = start + o * weight.shape[1] + i * per
+            ranges[(u, v)] = (first, first + per)
+    return ranges
+
+
 def _ffn_edges(model: MaskedDeepFFN, flat: _Layout, all_inputs: bool) -> dict:
     """``{(u, v): (start, stop)}`` for a feed-forward net; hidden neurons are labelled as
     :meth:`MaskedDeepFFN.generate_structure` labels them (consecutive ints from the first hidden layer)."""
@@ -218,11 +255,13 @@ class ModelOverlay:
         elif isinstance(model, MaskedDeepFFN):
             ranges = _ffn_edges(model, flat, all_inputs)
         else:
-            ranges = {}
+            ranges = _channel_edges(model, drawn, flat)
         edges = list(drawn.edges)
         bounds = np.array([ranges.get(e, (0, 0)) for e in edges], dtype=np.int64).reshape(-1, 2)
+        self.fixed = bounds[:, 0] < 0
+        bounds[self.fixed] = 0
         self.start, self.stop = bounds[:, 0], bounds[:, 1]
-        self.present = self.stop > self.start
+        self.present = (self.stop > self.start) | self.fixed
         self.bundle = (self.stop - self.start) > 1
         self.matches = bool(self.present.all()) and len(ranges) == len(edges)
         index = {v: i for i, v in enumerate(drawn.nodes)}
@@ -231,6 +270,9 @@ class ModelOverlay:
         self.n_nodes = len(index)
         self.inputs = [i for v, i in index.items() if isinstance(v, tuple) and v[:1] == ("input",)]
         self.outputs = [i for v, i in index.items() if isinstance(v, tuple) and v[:1] == ("output",)]
+        if not self.inputs:  # a channel graph: its sources read the input, its sinks are the outputs
+            self.inputs = [index[v] for v in drawn.nodes if drawn.in_degree(v) == 0]
+            self.outputs = [index[v] for v in drawn.nodes if drawn.out_degree(v) == 0]
 
     def flatten(self, tensors: Mapping[str, torch.Tensor]) -> np.ndarray:
         """Concatenate per-layer tensors (masks or weights) flat, in layer order."""
@@ -239,17 +281,22 @@ class ModelOverlay:
     def kept(self, masks: Mapping[str, torch.Tensor]) -> np.ndarray:
         """``[E]`` how many of the weights each drawn edge stands for are kept (0 for edges not in the model)."""
         on = np.concatenate([[0], np.cumsum(self.flatten(masks), dtype=np.int64)])
-        return np.where(self.present, on[self.stop] - on[self.start], 0)
+        return np.where(self.fixed, 1, np.where(self.present, on[self.stop] - on[self.start], 0))
 
     def codes(self, masks: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]) -> str:
         """One character per drawn edge (see the module docstring) for ``masks`` over ``weights``."""
         kept = self.kept(masks)
         w = self.flatten(weights).astype(np.float64)
-        single = self.present & ~self.bundle
+        single = self.present & ~self.bundle & ~self.fixed
         value = np.zeros(len(kept))
         value[single] = w[self.start[single]]
         share = np.where(self.bundle, kept / np.maximum(self.stop - self.start, 1), 0.0)
-        return edge_codes(self.present, kept > 0, value, bundle_share=np.where(self.bundle, share, np.nan))
+        codes = edge_codes(self.present, kept > 0, value, bundle_share=np.where(self.bundle, share, np.nan))
+        if not self.fixed.any():
+            return codes
+        chars = np.array(list(codes))
+        chars[self.fixed] = FIXED
+        return "".join(chars.tolist())
 
     def dead(self, masks: Mapping[str, torch.Tensor]) -> np.ndarray:
         """``[V]`` bool per drawn vertex: no kept path joins it to both an input and an output."""

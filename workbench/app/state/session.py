@@ -32,23 +32,29 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
 import networkx as nx
+import torch
+from torch import nn
 
 from workbench import io as wbio
+from workbench import samples
 from workbench.app.state.analysis import edge_weights, graph_counts, trainable_parameters
 from workbench.app.state.design import DesignState
 from workbench.app.state.layout import Drawing, layered_drawing
 from workbench.app.state.overlay import ModelOverlay, with_io
 from workbench.app.state.settings import Settings, read_settings
 from workbench.app.state.share import DesignSource
-from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace, activation_of
+from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace, activation_of, all_masks_on
 from workbench.errors import CheckpointError, DatasetError, GraphError, WorkbenchError
 from workbench.jobs import SlotPool
 from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
+from workbench.transform import GraphTransform
 
 __all__ = ["SESSION_FORMAT", "Canvas", "Session", "load_session"]
 
 SESSION_FORMAT = "workbench-session"
+#: The member of a session file that holds a convolutional model (``model.pt`` holds the others).
+CONV_FILE = "model_conv.pt"
 SESSION_VERSION = 1
 
 
@@ -64,7 +70,7 @@ class Canvas:
 def _full_ffn_structure(model: MaskedDeepFFN) -> nx.DiGraph:
     """Every designed connection of a feed-forward net's hidden neurons (masks ignored)."""
     full = copy.deepcopy(model)
-    full.reset_mask()
+    all_masks_on(full)
     return full.generate_structure()
 
 
@@ -117,10 +123,19 @@ class Session:
         """The drawn graph and its layout, computed once per change of the design, model kind or data shape."""
         data = self.workspace.dataset
         ffn = self.workspace.model if isinstance(self.workspace.model, MaskedDeepFFN) else None
-        key = (self.design.version, data.n_features, data.n_classes, id(ffn))
+        key = (self.design.version, data.n_features, data.n_classes, id(ffn), self.workspace.kind == "conv")
         if self._canvas is None or self._canvas.key != key:
             design = self.shown_design()
-            graph = with_io(design, data.n_features, data.n_classes) if design.number_of_nodes() else nx.DiGraph()
+            if self.workspace.kind == "conv":  # a convolutional net's channel graph has its inputs and outputs
+                graph = nx.DiGraph(design)
+                for v in graph.nodes:
+                    ends = "input" if graph.in_degree(v) == 0 else "output" if graph.out_degree(v) == 0 else None
+                    if ends is not None:
+                        graph.nodes[v]["role"] = ends
+            elif design.number_of_nodes():
+                graph = with_io(design, data.n_features, data.n_classes)
+            else:
+                graph = nx.DiGraph()
             self._canvas = Canvas(graph, layered_drawing(graph), key)
         return self._canvas
 
@@ -215,8 +230,11 @@ class Session:
         model = ws.model
         if isinstance(model, MaskedDeepDAN):
             neurons = model.num_neurons + model.input_layer.in_features + model.output_layer.out_features
-        else:
+        elif isinstance(model, MaskedDeepFFN):
             neurons = sum(model.sizes)
+        else:  # a convolutional net counts the channels of its channel graph
+            neurons = self.canvas().graph.number_of_nodes()
+            counts["unit"] = "channels"
         params = trainable_parameters(model)
         counts.update(
             neurons=neurons, connections=designed, kept=kept, parameters=params, remaining=params - (designed - kept)
@@ -243,6 +261,10 @@ class Session:
             if isinstance(model, MaskedDeepDAN):
                 graph = model.generate_structure(include_input=True, include_output=True)
                 weights = edge_weights(model)
+            elif not isinstance(model, MaskedDeepFFN):  # a convolutional net: its channel graph, as drawn
+                example = torch.zeros(1, *model.input_shape)
+                graph = GraphTransform(example, granularity="channel").transform(model)
+                weights = {}
             else:
                 data = ws.dataset
                 full = with_io(_full_ffn_structure(model), data.n_features, data.n_classes, max_inputs=2**62)
@@ -281,8 +303,7 @@ class Session:
             if model is None:
                 raise GraphError("there is no model to download yet; build one first")
             with self.workspace.weights_lock():
-                data = wbio.checkpoint_to_bytes(model, extra={"dataset": self.workspace.dataset_name})
-            return "model.pt", data
+                return _model_file(model, extra={"dataset": self.workspace.dataset_name})
         if what == "session":
             return "session.wbsession", self.dump()
         raise GraphError(f"unknown download {what!r}")
@@ -306,7 +327,7 @@ class Session:
             archive.writestr("session.json", json.dumps(doc, allow_nan=False))
             if ws.model is not None:
                 with ws.weights_lock():
-                    archive.writestr("model.pt", wbio.checkpoint_to_bytes(ws.model))
+                    archive.writestr(*_model_file(ws.model))
         return buffer.getvalue()
 
     def restore(self, data: bytes, *, name: str = "session file") -> None:
@@ -367,6 +388,17 @@ class Session:
             self.ticket.runner.stop(timeout=0)
 
 
+def _model_file(model: nn.Module, *, extra: dict | None = None) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of a model: a :mod:`workbench.io` checkpoint for a DAN or feed-forward net,
+    else a convolutional sample file (its builder, input shape, weights and masks)."""
+    if isinstance(model, MaskedDeepDAN | MaskedDeepFFN):
+        return "model.pt", wbio.checkpoint_to_bytes(model, extra=extra)
+    builder = getattr(model, "conv_builder", None)
+    if builder is None:
+        raise CheckpointError(f"a {type(model).__name__} cannot be saved: only the shipped CNN builders can")
+    return CONV_FILE, samples.conv_sample_to_bytes(model, builder, input_shape=model.input_shape, extra=extra)
+
+
 def _member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
     """The bytes of one member of a session file; a damaged member is a CheckpointError naming it."""
     try:
@@ -414,6 +446,8 @@ def _read_session(data: bytes, name: str, limits: Limits) -> dict:
     if "model.pt" in members:
         data = _member(archive, "model.pt", name)
         model, _ = wbio.checkpoint_from_bytes(data, name=f"{name}: model.pt", limits=limits)
+    elif CONV_FILE in members:
+        model, _ = samples.conv_sample_from_bytes(_member(archive, CONV_FILE, name), name=f"{name}: {CONV_FILE}")
     prune = doc.get("prune") if isinstance(doc.get("prune"), dict) else {}
     return {
         "design": design,

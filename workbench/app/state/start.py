@@ -9,10 +9,11 @@ from workbench import samples
 from workbench.app.state.session import Session
 from workbench.app.state.share import DesignSource
 from workbench.app.state.workspace import DatasetCache, Workspace
-from workbench.errors import GraphError, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.graph import check_dag, watts_strogatz
 from workbench.jobs import SlotPool
 from workbench.limits import DEFAULT_LIMITS, Limits
+from workbench.transform import GraphTransform
 
 __all__ = ["default_sample", "open_first", "open_sample", "session_factory"]
 
@@ -32,12 +33,13 @@ def open_sample(session: Session, name: str) -> None:
         CheckpointError: unknown or broken sample; GraphError: a convolutional sample (Inspect only).
     """
     sample = samples.load_sample(name)
-    if sample.kind != "graph":
-        raise GraphError(f"{sample.name!r} is a convolutional sample: open it on the Inspect tab")
-    check_dag(sample.graph)  # validate first: nothing changes when the sample is broken
+    graph = sample.graph
+    if sample.kind == "conv":  # drawn as its channel graph; trained on the data as images
+        graph = GraphTransform(sample.example_input(), granularity="channel").transform(sample.model)
+    check_dag(graph)  # validate first: nothing changes when the sample is broken
     dataset = sample.metadata.get("dataset")
     session.workspace.set_model(sample.model, dataset=dataset, note=f"sample {sample.name}")
-    session.design.replace(sample.graph)
+    session.design.replace(graph)
     session.workspace.history = [dict(r) for r in sample.metadata.get("history", [])]
     session.source = DesignSource("sample", name)
     session.follow_model()

@@ -115,7 +115,8 @@ def start_ticket(session, config: LotteryConfig, device: str = "cpu") -> TicketS
         layer.reset_mask()
     reinitialize(model, seed=config.seed)
     designed = {name: int(layer.mask.sum()) for name, layer in named_maskable_layers(model)}
-    runner = LotteryRunner(model, ws.dataset, config, device=resolve_device(device or "cpu"), slots=ws.slots)
+    data = ws.model_data(model)
+    runner = LotteryRunner(model, data, config, device=resolve_device(device or "cpu"), slots=ws.slots)
     runner.start()
     session.ticket = TicketState(runner, template, designed)
     return session.ticket

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from workbench.pruning import (
     threshold_for_amount,
     weight_snapshot,
 )
-from workbench.sparse import ACTIVATIONS, MaskedDeepDAN, MaskedDeepFFN
+from workbench.sparse import ACTIVATIONS, MaskableModule, MaskedDeepDAN, MaskedDeepFFN, maskable_layers
 
 __all__ = [
     "ACTIVE",
@@ -53,7 +54,10 @@ __all__ = [
     "Snapshot",
     "Workspace",
     "activation_of",
+    "all_masks_on",
     "build_model",
+    "outputs_of",
+    "reset_weights",
 ]
 
 ACTIVE = ("queued", "running", "paused")
@@ -75,6 +79,34 @@ class DatasetCache:
             if name not in self._data:
                 self._data[name] = training.load_dataset(name)
             return self._data[name]
+
+
+def outputs_of(model: nn.Module) -> int:
+    """How many outputs (classes) ``model`` gives: its last layer's ``out_features``."""
+    if isinstance(model, MaskedDeepDAN):
+        return model.output_layer.out_features
+    if isinstance(model, MaskedDeepFFN):
+        return model.sizes[-1]
+    last = [m for m in model.modules() if hasattr(m, "out_features")]
+    return int(last[-1].out_features) if last else -1
+
+
+def all_masks_on(model: nn.Module) -> None:
+    """Every designed connection of ``model`` on again (mutates it; the weights stay)."""
+    for layer in maskable_layers(model):
+        layer.reset_mask()
+
+
+def reset_weights(model: nn.Module, seed: int) -> None:
+    """New weights from ``seed`` and every connection on (mutates ``model``); torch's global RNG is untouched."""
+    if isinstance(model, MaskableModule):
+        model.reset_parameters(seed=seed)
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if module is not model and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
 
 def activation_of(model: nn.Module) -> str | None:
@@ -175,6 +207,18 @@ class Workspace:
     def dataset(self) -> training.Dataset:
         return self.datasets.get(self.dataset_name)
 
+    def model_data(self, model: nn.Module | None = None) -> training.Dataset:
+        """The data set as ``model`` (default: the current one) reads it: images for a convolutional net
+        (its ``input_shape`` has more than one dimension), flat rows otherwise."""
+        model = self.model if model is None else model
+        data = self.dataset
+        shape = tuple(getattr(model, "input_shape", ()) or ())
+        if len(shape) <= 1 or math.prod(shape) != data.n_features:
+            return data
+        return dataclasses.replace(
+            data, x_train=data.x_train.reshape(-1, *shape), x_test=data.x_test.reshape(-1, *shape), input_shape=shape
+        )
+
     def fits(self, model: nn.Module | None = None) -> bool:
         """Whether ``model`` (default: the current one) takes this data set's inputs and classes."""
         model = self.model if model is None else model
@@ -182,8 +226,18 @@ class Workspace:
             return False
         data = self.dataset
         shape = getattr(model, "input_shape", None)
-        out = model.output_layer.out_features if isinstance(model, MaskedDeepDAN) else model.sizes[-1]
-        return shape is not None and math.prod(shape) == data.n_features and out == data.n_classes
+        if shape is None or math.prod(shape) != data.n_features:
+            return False
+        return outputs_of(model) == data.n_classes
+
+    @property
+    def kind(self) -> str:
+        """``"dan"``, ``"ffn"`` or ``"conv"`` (any other masked net, drawn as its channel graph), or ``"none"``."""
+        if self.model is None:
+            return "none"
+        if isinstance(self.model, MaskedDeepDAN):
+            return "dan"
+        return "ffn" if isinstance(self.model, MaskedDeepFFN) else "conv"
 
     def build(self, graph: nx.DiGraph, settings: Settings) -> nn.Module:
         """A fresh DAN of ``graph`` for the current data set; the curves start again."""
@@ -271,7 +325,7 @@ class Workspace:
         if not self.fits():
             raise TrainingError(f"the model does not fit the {self.dataset_name} data; build it again")
         self.trainer = training.Trainer(
-            self.model, self.dataset, settings.train_config(epochs=epochs), slots=self.slots
+            self.model, self.model_data(), settings.train_config(epochs=epochs), slots=self.slots
         )
         self.run_note = note
         self._seen = 0
@@ -301,7 +355,7 @@ class Workspace:
         if isinstance(self.model, MaskedDeepDAN) and self.graph is not None:
             self.build(self.graph, settings)
             return
-        self.model.reset_parameters(seed=settings.init_seed)
+        reset_weights(self.model, settings.init_seed)
         self.trainer = None
         self.history = []
         self._settled()
@@ -413,7 +467,7 @@ class Workspace:
         return preview
 
     def _accuracy(self, model: nn.Module) -> float:
-        data = self.dataset
+        data = self.model_data(model)
         x, y = data.x_test[:PREVIEW_SAMPLES], data.y_test[:PREVIEW_SAMPLES]
         return training.evaluate(model, x, y)[1]
 
@@ -476,7 +530,7 @@ class Workspace:
         if self.running:
             raise PruningError("training is running; pause or stop it first")
         with self.weights_lock():
-            self.model.reset_mask()
+            all_masks_on(self.model)
         self._settled()
 
     def view_model(self) -> nn.Module | None:
@@ -512,7 +566,7 @@ class Workspace:
         model = self.view_model()
         if model is None or not self.fits(model):
             return None
-        data = self.dataset
+        data = self.model_data(model)
         x, y = data.x_test[:PREVIEW_SAMPLES], data.y_test[:PREVIEW_SAMPLES]
         with self.weights_lock(), torch.no_grad():
             was_training = model.training
@@ -527,4 +581,4 @@ class Workspace:
         return (correct / total).tolist()
 
     def is_ffn(self) -> bool:
-        return isinstance(self.model, MaskedDeepFFN)
+        return self.kind == "ffn"

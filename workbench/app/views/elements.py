@@ -171,7 +171,8 @@ def graph_to_elements(
         if v in positions:
             x, y = positions[v]
             element["position"] = {"x": float(x), "y": float(y)}
-        classes = " ".join(c for c in (_role(v), node_classes.get(v, "")) if c)
+        role = _role(v) or str(graph.nodes[v].get("role", ""))
+        classes = " ".join(c for c in (role, node_classes.get(v, "")) if c)
         if classes:
             element["classes"] = classes
         elements.append(element)
