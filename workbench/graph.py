@@ -14,7 +14,7 @@ deterministic. The seed's ``LayeredGraph`` and ``CachedLayeredGraph`` live in
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Literal
 
 import networkx as nx
@@ -286,8 +286,3 @@ def __getattr__(name: str):
 
         return getattr(layered, name)
     raise AttributeError(f"module 'workbench.graph' has no attribute {name!r}")
-
-
-def relabel_consecutive(graph: nx.DiGraph, nodes: Iterable | None = None) -> dict:
-    """Map each vertex (in ``nodes`` order, default node order) to 0, 1, 2, ..."""
-    return {v: i for i, v in enumerate(graph.nodes if nodes is None else nodes)}

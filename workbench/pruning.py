@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -386,10 +386,6 @@ def weight_snapshot_view(model: nn.Module) -> dict[str, torch.Tensor]:
 def current_masks_view(model: nn.Module) -> Masks:
     """Like :func:`current_masks` without copying (for immediate use)."""
     return {name: layer.mask for name, layer in named_maskable_layers(model)}
-
-
-def layer_names(model: nn.Module) -> Iterable[str]:
-    return [name for name, _ in named_maskable_layers(model)]
 
 
 def set_random_masks(module: nn.Module, *, generator: torch.Generator | None = None) -> None:

@@ -169,28 +169,8 @@ def run_lottery_command(args: argparse.Namespace) -> int:
     return 0
 
 
-class _PlainBar:
-    """Stand-in for tqdm when it is missing or the bar is turned off."""
-
-    def __init__(self, total: int, disabled: bool) -> None:
-        self.total, self.n, self.disabled = total, 0, disabled
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def set_postfix_str(self, text: str) -> None:
-        if not self.disabled:
-            print(f"[{self.n}/{self.total}] {text}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int, *, disabled: bool, unit: str = "it", initial: int = 0):
-    if disabled:
-        return _PlainBar(total, disabled=True)
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _PlainBar(total, disabled=False)
-    return tqdm(total=total, initial=initial, unit=unit, desc="lottery", dynamic_ncols=True)
+    """The command's one progress bar (tqdm, a dependency); ``disabled`` (``--no-progress``) draws nothing."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit, desc="lottery", dynamic_ncols=True, disable=disabled)
