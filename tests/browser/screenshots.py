@@ -77,7 +77,6 @@ def main(out: Path) -> None:
         show_screen(page, "inspect")
         expect(page.locator("#inspect-counts")).to_contain_text("connections", timeout=STEP_TIMEOUT)
         wait_cy(page, "cy.nodes().length > 0 && cy.width() > 0", view="inspect-extracted")
-        page.evaluate("() => window.dispatchEvent(new Event('resize'))")  # see tests/browser/test_inspect.py
         vertex = page.evaluate(
             "() => { const cy = window.workbench.cy('inspect-extracted');"
             " const inner = cy.nodes().filter(n => /^\\d+$/.test(n.id()) && n.indegree() > 1);"

@@ -91,11 +91,6 @@ def test_apply_then_preview_prunes_the_remaining_weights_not_a_stacked_preview(p
     expect(page.locator("#prune-summary")).to_contain_text(f"{again}/{kept} connections")
 
 
-@pytest.mark.xfail(
-    reason="BUG: the 'Applied: N weights are masked' confirmation vanishes at once: Apply bumps the model "
-    "version, and the preview callback it triggers (and the slider's reset to 0) writes None into #prune-alert",
-    strict=True,
-)
 def test_apply_says_what_it_applied(page: Page, app_url: str) -> None:
     open_sample_page(page, app_url)
     slider_to(page, 10)
