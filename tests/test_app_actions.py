@@ -151,14 +151,13 @@ def test_generate_replaces_the_design_remembers_the_recipe_and_bad_values_keep_i
     assert session.source == DesignSource()
 
 
-def test_opening_a_sample_and_refusing_a_convolutional_one():
+def test_opening_a_sample_and_a_convolutional_one():
     session = session_with((0, 1))
     result = apply_design_action(session, "sample", {"name": "skip_dag"})
     assert result.model_changed and session.source == DesignSource("sample", "skip_dag")
-    before = state(session)
-    with pytest.raises(GraphError, match="'small_cnn' is a convolutional sample"):
-        apply_design_action(session, "sample", {"name": "small_cnn"})
-    assert state(session) == before
+    assert session.settings.activation == "tanh"  # the sample's own activation
+    result = apply_design_action(session, "sample", {"name": "small_cnn"})
+    assert result.model_changed and session.workspace.kind == "conv" and session.workspace.dataset_name == "digits"
 
 
 # ----------------------------------------------------------------------------- uploads

@@ -67,7 +67,7 @@ def test_a_sample_link_round_trips():
     apply_shared(session, shared)
     assert session.source == DesignSource("sample", "skip_dag")
     assert session.workspace.model is not None and session.workspace.dataset_name == "moons"
-    assert session.settings == Settings(dataset="moons")
+    assert session.settings == Settings(dataset="moons", activation="tanh")  # the sample's data and activation
 
 
 def test_a_small_drawn_design_travels_as_its_vertices_and_edges():

@@ -9,7 +9,7 @@ from workbench.app.state.session import Session
 from workbench.app.state.share import DesignSource
 from workbench.app.state.start import default_sample, open_first, open_sample, session_factory
 from workbench.app.state.workspace import DatasetCache, Workspace
-from workbench.errors import CheckpointError, GraphError
+from workbench.errors import CheckpointError
 from workbench.sparse import ACTIVATIONS
 
 DATASETS = DatasetCache()
@@ -45,13 +45,17 @@ def test_a_named_sample_that_does_not_exist_is_an_error():
         open_first(fresh(), "nope")
 
 
-def test_a_convolutional_sample_is_refused_and_changes_nothing():
+def test_a_convolutional_sample_opens_as_its_channel_graph_with_the_data_as_images():
     session = fresh()
-    open_sample(session, "skip_dag")
-    edges, model = list(session.design.graph.edges), session.workspace.model
-    with pytest.raises(GraphError, match="'small_cnn' is a convolutional sample: open it on the Inspect tab"):
-        open_sample(session, "small_cnn")
-    assert list(session.design.graph.edges) == edges and session.workspace.model is model
+    open_sample(session, "small_cnn")
+    ws = session.workspace
+    assert ws.kind == "conv" and ws.fits() and ws.dataset_name == "digits"
+    assert ws.model_data().x_train.shape[1:] == (1, 8, 8)  # the digits as 1x8x8 images
+    assert session.design.graph.number_of_nodes() == 59  # 1 + 8 + 8 + 16 + 16 + 10 channels
+    overlay = session.overlay()
+    assert overlay.matches  # every channel edge is a kernel (or a pooling edge no mask removes)
+    assert set(session.mask_codes()[0]) <= set("efghn")  # kernels drawn as bundles, nothing pruned yet
+    assert session.counts()["unit"] == "channels"
 
 
 @pytest.mark.parametrize("name", samples.list_samples(kind="graph"))
