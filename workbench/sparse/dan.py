@@ -28,7 +28,7 @@ from workbench.graph_arrays import DagArrays, dag_arrays
 from workbench.sparse.ffn import flatten_input, input_shape_of
 from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
-from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan
+from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan, fused_activation
 
 __all__ = ["DagIndex", "MaskedDeepDAN", "dag_index", "dan_parameter_count"]
 
@@ -175,11 +175,12 @@ class MaskedDeepDAN(MaskableModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
         x, unbatched = flatten_input(x, self.input_shape)  # [B, in]
         first = self.activation(self.input_layer(x))  # [B, n_0]
-        if self._can_fuse():
+        activation = fused_activation(self.activation)
+        if activation is not None and self._can_fuse():
             blocks = tuple(self.layers)
             masks = torch.cat([b.mask for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
             params = [b.weight for b in blocks] + [b.bias for b in blocks]
-            sinks = DagPropagation.apply(first.t(), self._plan(), masks, *params)  # [S, B]
+            sinks = DagPropagation.apply(first.t(), self._plan(), activation, masks, *params)  # [S, B]
             out = self.output_layer(sinks.t())  # [B, out]
         else:
             out = self._forward_blocks(first)
@@ -196,7 +197,7 @@ class MaskedDeepDAN(MaskableModule):
 
     def _can_fuse(self) -> bool:
         """Whether :class:`DagPropagation` computes exactly what the blocks would."""
-        if not isinstance(self.activation, nn.ReLU) or torch.jit.is_scripting():
+        if fused_activation(self.activation) is None or torch.jit.is_scripting():
             return False
         plain = MaskedEdgeLayer.forward
         return not any(
