@@ -10,7 +10,6 @@ from torch import nn
 from workbench.sparse import MaskedDeepDAN
 from workbench.sparse.propagate import fused_activation
 
-
 ACTIVATIONS = {
     "relu": nn.ReLU(),
     "leaky_relu": nn.LeakyReLU(),

@@ -159,11 +159,13 @@ def _csr_rows(rows: torch.Tensor, count: int) -> torch.Tensor:
     return crow
 
 
-def sparse_pattern(mask: torch.Tensor, *, block: int = BLOCK) -> SparsePattern:
+def sparse_pattern(mask: torch.Tensor, *, block: int | None = None) -> SparsePattern:
     """The :class:`SparsePattern` of a 2-D bool ``mask`` (block CSR indices of it and of its transpose).
 
-    Indices are int32 where they fit (MKL's products are faster with them), else int64.
+    ``block`` defaults to :data:`BLOCK`. Indices are int32 where they fit (MKL's
+    products are faster with them), else int64.
     """
+    block = block or BLOCK
     n_out, n_in = mask.shape
     rows, cols = mask.nonzero(as_tuple=True)  # [nnz] row-major
     nnz = rows.numel()
