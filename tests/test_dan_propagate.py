@@ -141,3 +141,34 @@ def test_double_backward_is_refused_loudly():
     (grad,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="twice"):
         grad.sum().backward()
+
+
+def test_two_forward_passes_before_one_backward_use_separate_workspaces():
+    model = _model(nx.watts_strogatz_graph(60, 4, 0.3, seed=2))
+    a, b = torch.randn(3, 5), torch.randn(4, 5)
+    (model(a).square().sum() + model(b).sum()).backward()
+    fused = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    first = model.activation(model.input_layer(a))
+    second = model.activation(model.input_layer(b))
+    (model._forward_blocks(first).square().sum() + model._forward_blocks(second).sum()).backward()
+    for name, grad in fused.items():
+        torch.testing.assert_close(grad, model.get_parameter(name).grad, msg=name)
+
+
+def test_workspace_is_reused_and_guarded_by_autograd():
+    model = _model(nx.watts_strogatz_graph(60, 4, 0.3, seed=2))
+    x = torch.randn(3, 5)
+    with torch.no_grad():
+        expected = model(x)
+    space = model._plan().workspace
+    assert space is not None and not space.lent  # no graph: given back at once
+    out = model(x)
+    assert model._plan().workspace is space and space.lent
+    out.sum().backward(retain_graph=True)
+    assert not space.lent
+    torch.testing.assert_close(out.detach(), expected)
+    model(torch.randn(3, 5))  # reuses the workspace the retained graph saved
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+    assert model(torch.randn(7, 5)).shape == (7, 3)  # another batch size

@@ -27,6 +27,7 @@ uses the per-block path otherwise.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -109,7 +110,7 @@ class _Generation:
     col_t: torch.Tensor  # [E_g] target (within the generation) of every edge, by (source, target)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DagPlan:
     """Index tensors of a DAN's blocks, gathered once (see :func:`dag_plan`).
 
@@ -119,6 +120,8 @@ class DagPlan:
         perm_t: ``[E]`` edge (in block order) at every position of the transposed blocks.
         crow, col: CSR of all edges as an ``[N - n_0, N]`` matrix (hidden rows by source rows).
         sinks: ``[S]`` rows that feed the output.
+        indices: the tensors the plan was gathered from, and their versions
+            (:meth:`is_current` compares them).
     """
 
     bounds: list[int]
@@ -127,10 +130,38 @@ class DagPlan:
     crow: torch.Tensor
     col: torch.Tensor
     sinks: torch.Tensor
+    indices: tuple[torch.Tensor, ...] = ()
+    versions: tuple[int, ...] = ()
+    workspace: _Workspace | None = None
 
     @property
     def edge_sizes(self) -> list[int]:
         return [g.last - g.first for g in self.generations]
+
+    def is_current(self, indices: Sequence[torch.Tensor]) -> bool:
+        """Whether ``indices`` are the tensors the plan was gathered from, unchanged since."""
+        return (
+            len(indices) == len(self.indices)
+            and all(a is b for a, b in zip(indices, self.indices, strict=True))
+            and all(t._version == v for t, v in zip(indices, self.versions, strict=True))
+        )
+
+    def borrow(self, like: torch.Tensor) -> _Workspace:
+        """The plan's :class:`_Workspace` for a batch like ``like`` (``[n_0, B]``), lent until given back.
+
+        While it is lent (a graph that has not run backward yet holds it) a
+        fresh workspace is made and dropped after use.
+        """
+        space = self.workspace
+        batch = like.shape[1]
+        if space is not None and not space.lent and space.fits(batch, like.dtype, like.device):
+            space.lent = True
+            return space
+        space = _Workspace(self, batch, like.dtype, like.device)
+        if self.workspace is None or not self.workspace.lent:
+            self.workspace = space  # keep one, for the next step
+        space.lent = True
+        return space
 
 
 def dag_plan(blocks: Sequence, bounds: Sequence[int], sinks: torch.Tensor) -> DagPlan:
@@ -158,7 +189,60 @@ def dag_plan(blocks: Sequence, bounds: Sequence[int], sinks: torch.Tensor) -> Da
     empty = torch.zeros(0, dtype=torch.int64, device=device)
     perm_t = torch.cat(perms) if perms else empty
     col = torch.cat([b.source for b in blocks]) if blocks else empty
-    return DagPlan(list(bounds), generations, perm_t.to(index), torch.cat(crows).to(index), col.to(index), sinks)
+    indices = (*(t for b in blocks for t in (b.source, b.target)), sinks)
+    return DagPlan(
+        list(bounds), generations, perm_t.to(index), torch.cat(crows).to(index), col.to(index), sinks,
+        indices, tuple(t._version for t in indices),
+    )  # fmt: skip
+
+
+def _csr(crow, col, values, shape):
+    return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+class _Workspace:
+    """Buffers of one fused pass and its backward, with every view and CSR matrix built once.
+
+    A step then costs two calls per generation forward and three backward,
+    instead of building a dozen small tensors per generation. ``h`` and
+    ``values`` are saved for backward, so autograd's version check guards them:
+    a retained graph whose workspace a later forward pass reused raises instead
+    of computing with changed values.
+    """
+
+    def __init__(self, plan: DagPlan, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+        n, sources, edges = plan.bounds[-1], plan.bounds[1], int(plan.perm_t.numel())
+        new = {"dtype": dtype, "device": device}
+        self.batch, self.dtype, self.device, self.lent = batch, dtype, device, False
+        self.h, self.grad = torch.empty(n, batch, **new), torch.empty(n, batch, **new)  # [N, B]
+        self.weights, self.values, self.values_t = (torch.empty(edges, **new) for _ in range(3))
+        self.products, self.bias, self.zero = (
+            torch.empty(edges, **new),
+            torch.empty(n - sources, 1, **new),
+            torch.zeros((), **new),
+        )
+        widest = max((g.sources.numel() for g in plan.generations), default=0)
+        tmp = torch.empty(widest, batch, **new)
+        self.forward_steps, self.backward_steps = [], []
+        for g in plan.generations:
+            shape = (g.stop - g.start, g.start)
+            rows = (self.h[g.start : g.stop], self.grad[g.start : g.stop])
+            self.forward_steps.append(
+                (_csr(g.crow, g.col, self.values[g.first : g.last], shape), self.h[: g.start], rows[0])
+            )
+            matrix_t = _csr(g.crow_t, g.col_t, self.values_t[g.first : g.last], (g.sources.numel(), shape[0]))
+            self.backward_steps.append((matrix_t, rows[1], rows[0], g.sources, tmp[: g.sources.numel()]))
+        self.pattern = _csr(plan.crow, plan.col, self.products, (n - sources, n))
+
+    def fits(self, batch: int, dtype: torch.dtype, device: torch.device) -> bool:
+        return self.batch == batch and self.dtype == dtype and self.device == device
+
+    def give_back(self) -> None:
+        self.lent = False
+
+
+class _Token:
+    __slots__ = ("__weakref__",)
 
 
 class DagPropagation(torch.autograd.Function):
@@ -176,19 +260,20 @@ class DagPropagation(torch.autograd.Function):
     def forward(ctx, first, plan: DagPlan, activation: FusedActivation, masks, *params):
         count = len(plan.generations)
         weights, biases = params[:count], params[count:]
-        values = torch.where(masks, torch.cat(weights), 0.0) if count else first.new_zeros(0)  # [E] masked
-        h = first.new_empty(plan.bounds[-1], first.shape[1])  # [N, B], one row per neuron
-        h[: plan.bounds[1]] = first
-        for gen, bias in zip(plan.generations, biases, strict=True):
-            start, stop = gen.start, gen.stop
-            matrix = torch.sparse_csr_tensor(
-                gen.crow, gen.col, values[gen.first : gen.last], (stop - start, start), check_invariants=False
-            )
-            rows = h[start:stop]  # [n_g, B]
-            torch.addmm(bias.unsqueeze(1), matrix, h[:start], out=rows)
+        space = plan.borrow(first)
+        ctx.token = _Token()  # freed with the graph (or at once without one): the workspace is free again
+        weakref.finalize(ctx.token, space.give_back)
+        h = space.h  # [N, B], one row per neuron
+        h[: plan.bounds[1]].copy_(first)
+        if count:
+            torch.where(masks, torch.cat(weights, out=space.weights), space.zero, out=space.values)  # [E] masked
+            torch.cat(biases, out=space.bias.view(-1))
+            h[plan.bounds[1] :].copy_(space.bias)  # [N - n_0, B]: every hidden row starts at its bias
+        for matrix, inputs, rows in space.forward_steps:
+            rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
             activation.forward_(rows)
-        ctx.save_for_backward(h, values, masks)
-        ctx.plan, ctx.activation = plan, activation
+        ctx.save_for_backward(h, space.values, masks)
+        ctx.plan, ctx.activation, ctx.space = plan, activation, space
         return h.index_select(0, plan.sinks)  # [S, B]
 
     @staticmethod
@@ -196,31 +281,26 @@ class DagPropagation(torch.autograd.Function):
     def backward(ctx, grad_sinks):
         h, values, masks = ctx.saved_tensors
         plan: DagPlan = ctx.plan
+        space: _Workspace = ctx.space
         activation: FusedActivation = ctx.activation
         count, sources = len(plan.generations), plan.bounds[1]
-        grad = torch.zeros_like(h)  # [N, B]; a hidden row ends as the gradient before its activation
+        grad = space.grad.zero_()  # [N, B]; a hidden row ends as the gradient before its activation
         grad.index_add_(0, plan.sinks, grad_sinks)
-        values_t = values.index_select(0, plan.perm_t)  # [E] in the transposed blocks' order
-        for gen in reversed(plan.generations):
-            rows = grad[gen.start : gen.stop]  # [n_g, B]
-            activation.backward_(rows, h[gen.start : gen.stop])
-            shape = (gen.sources.numel(), gen.stop - gen.start)
-            matrix_t = torch.sparse_csr_tensor(
-                gen.crow_t, gen.col_t, values_t[gen.first : gen.last], shape, check_invariants=False
-            )
-            grad.index_add_(0, gen.sources, torch.mm(matrix_t, rows))  # [U_g, B] into the sources' rows
+        torch.index_select(values, 0, plan.perm_t, out=space.values_t)  # [E] in the transposed blocks' order
+        for matrix_t, rows, out_rows, targets, tmp in reversed(space.backward_steps):
+            activation.backward_(rows, out_rows)
+            grad.index_add_(0, targets, torch.mm(matrix_t, rows, out=tmp))  # [U_g, B] into the sources' rows
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
         if count and any(ctx.needs_input_grad[4 : 4 + count]):
-            products = h.new_zeros(values.numel())  # [E]; sampled_addmm scales what is there by beta = 0
-            pattern = torch.sparse_csr_tensor(
-                plan.crow, plan.col, products, (h.shape[0] - sources, h.shape[0]), check_invariants=False
-            )
-            torch.sparse.sampled_addmm(pattern, grad[sources:], h.t(), beta=0.0, out=pattern)
-            grad_weights = list(torch.where(masks, products, 0.0).split(plan.edge_sizes))
+            space.products.zero_()  # sampled_addmm scales what is there by beta = 0
+            torch.sparse.sampled_addmm(space.pattern, grad[sources:], h.t(), beta=0.0, out=space.pattern)
+            grad_weights = list(torch.where(masks, space.products, 0.0).split(plan.edge_sizes))
         if count and any(ctx.needs_input_grad[4 + count :]):
             grad_biases = list(grad[sources:].sum(1).split(_sizes(plan.bounds[1:])))
-        return grad[:sources], None, None, None, *grad_weights, *grad_biases
+        grad_first = grad[:sources].clone()  # the workspace is reused: hand out a copy
+        space.give_back()
+        return grad_first, None, None, None, *grad_weights, *grad_biases
 
 
 def _sizes(bounds: Sequence[int]) -> list[int]:
