@@ -41,3 +41,20 @@ def test_quick_benchmark_prints_the_table():
         cells = line.split(" | ")
         if not cells[0].startswith("| memory per edge") and "extract" not in cells[0]:
             assert "failed" not in cells[1], line
+
+
+@pytest.mark.slow
+def test_quick_crossover_prints_a_ratio_per_density_and_size():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "crossover.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 0.")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 0.50", "| 0.10"]
+    assert all(float(cell) > 0 for row in rows for cell in row.strip(" |").split(" | ")[1:])
+    assert "faster at densities" in done.stdout

@@ -150,16 +150,14 @@ class DagPlan:
         """The plan's :class:`_Workspace` for a batch like ``like`` (``[n_0, B]``), lent until given back.
 
         While it is lent (a graph that has not run backward yet holds it) a
-        fresh workspace is made and dropped after use.
+        fresh workspace is made and kept instead; the graph keeps the old one.
         """
         space = self.workspace
         batch = like.shape[1]
         if space is not None and not space.lent and space.fits(batch, like.dtype, like.device):
             space.lent = True
             return space
-        space = _Workspace(self, batch, like.dtype, like.device)
-        if self.workspace is None or not self.workspace.lent:
-            self.workspace = space  # keep one, for the next step
+        space = self.workspace = _Workspace(self, batch, like.dtype, like.device)  # the one kept from now on
         space.lent = True
         return space
 
