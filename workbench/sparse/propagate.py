@@ -105,8 +105,9 @@ class _Generation:
     last: int
     crow: torch.Tensor  # [n_g + 1] CSR rows of the block, edges sorted by target
     col: torch.Tensor  # [E_g] source row of every edge
-    sources: torch.Tensor  # [U_g] int64 distinct source rows, ascending
-    crow_t: torch.Tensor  # [U_g + 1] CSR rows of the transposed block (one row per distinct source)
+    sources: torch.Tensor | None  # [U_g] int64 distinct source rows, ascending; None: rows low:start
+    low: int  # with sources None, the transposed block covers the rows low:start of h
+    crow_t: torch.Tensor  # [U_g + 1] or [start - low + 1] CSR rows of the transposed block
     col_t: torch.Tensor  # [E_g] target (within the generation) of every edge, by (source, target)
 
 
@@ -176,9 +177,15 @@ def dag_plan(blocks: Sequence, bounds: Sequence[int], sinks: torch.Tensor) -> Da
         crow = torch.searchsorted(target, torch.arange(stop - start + 1, device=device))
         order = torch.argsort(source * (stop - start) + target)  # by (source, target)
         sources, counts = torch.unique_consecutive(source[order], return_counts=True)
-        crow_t = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        low = int(sources[0]) if sources.numel() else start
+        if start - low <= 3 * sources.numel() + 64:
+            # sources close together: the transposed block covers rows low:start and its product is added
+            # there in place (one call instead of a product and a scatter; 2x faster while rows <= 3 U_g)
+            crow_t, sources = _crow(source[order] - low, start - low), None
+        else:
+            crow_t = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         generations.append(
-            _Generation(start, stop, first, last, crow.to(index), source.to(index), sources, crow_t.to(index),
+            _Generation(start, stop, first, last, crow.to(index), source.to(index), sources, low, crow_t.to(index),
                         target[order].to(index))
         )  # fmt: skip
         perms.append(order + first)
@@ -192,6 +199,13 @@ def dag_plan(blocks: Sequence, bounds: Sequence[int], sinks: torch.Tensor) -> Da
         list(bounds), generations, perm_t.to(index), torch.cat(crows).to(index), col.to(index), sinks,
         indices, tuple(t._version for t in indices),
     )  # fmt: skip
+
+
+def _crow(rows: torch.Tensor, count: int) -> torch.Tensor:
+    """CSR row pointers ``[count + 1]`` of sorted row indices."""
+    crow = torch.zeros(count + 1, dtype=torch.int64, device=rows.device)
+    crow[1:] = torch.bincount(rows, minlength=count).cumsum(0)
+    return crow
 
 
 def _csr(crow, col, values, shape):
@@ -219,7 +233,7 @@ class _Workspace:
             torch.empty(n - sources, 1, **new),
             torch.zeros((), **new),
         )
-        widest = max((g.sources.numel() for g in plan.generations), default=0)
+        widest = max((g.sources.numel() for g in plan.generations if g.sources is not None), default=0)
         tmp = torch.empty(widest, batch, **new)
         self.forward_steps, self.backward_steps = [], []
         for g in plan.generations:
@@ -228,8 +242,10 @@ class _Workspace:
             self.forward_steps.append(
                 (_csr(g.crow, g.col, self.values[g.first : g.last], shape), self.h[: g.start], rows[0])
             )
-            matrix_t = _csr(g.crow_t, g.col_t, self.values_t[g.first : g.last], (g.sources.numel(), shape[0]))
-            self.backward_steps.append((matrix_t, rows[1], rows[0], g.sources, tmp[: g.sources.numel()]))
+            into = g.start - g.low if g.sources is None else g.sources.numel()  # rows of the transposed block
+            matrix_t = _csr(g.crow_t, g.col_t, self.values_t[g.first : g.last], (into, shape[0]))
+            target = self.grad[g.low : g.start] if g.sources is None else tmp[:into]
+            self.backward_steps.append((matrix_t, rows[1], rows[0], g.sources, target))
         self.pattern = _csr(plan.crow, plan.col, self.products, (n - sources, n))
 
     def fits(self, batch: int, dtype: torch.dtype, device: torch.device) -> bool:
@@ -285,9 +301,12 @@ class DagPropagation(torch.autograd.Function):
         grad = space.grad.zero_()  # [N, B]; a hidden row ends as the gradient before its activation
         grad.index_add_(0, plan.sinks, grad_sinks)
         torch.index_select(values, 0, plan.perm_t, out=space.values_t)  # [E] in the transposed blocks' order
-        for matrix_t, rows, out_rows, targets, tmp in reversed(space.backward_steps):
+        for matrix_t, rows, out_rows, sources_g, target in reversed(space.backward_steps):
             activation.backward_(rows, out_rows)
-            grad.index_add_(0, targets, torch.mm(matrix_t, rows, out=tmp))  # [U_g, B] into the sources' rows
+            if sources_g is None:
+                target.addmm_(matrix_t, rows)  # [start - low, B] += W_g.T @ rows
+            else:
+                grad.index_add_(0, sources_g, torch.mm(matrix_t, rows, out=target))  # [U_g, B] into the sources
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
         if count and any(ctx.needs_input_grad[4 : 4 + count]):
