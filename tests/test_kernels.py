@@ -118,14 +118,19 @@ def test_the_switch_is_automatic_below_the_threshold_and_large_enough(monkeypatc
     assert len(calls) == 1  # too small to gain
 
 
-def test_inference_caches_the_kept_weights_until_they_change(small_sparse):
+def test_inference_follows_every_change_of_the_weights(small_sparse):
     layer = _sparse_layer(7, 5, 0.4)
     x = torch.randn(3, 7)
     expected = _reference(layer, x)[0]
     with torch.no_grad():
         torch.testing.assert_close(layer(x), expected)
-        torch.testing.assert_close(layer(x), expected)  # from the cache
-        layer.weight.mul_(2.0)  # in place: the version moves
+        layer.weight.data.mul_(2.0)  # no version counter moves
+    doubled = _reference(layer, x)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), doubled)
+        layer.weight.mul_(0.5)
+        torch.testing.assert_close(layer(x), expected)
+        layer.weight.mul_(2.0)
     doubled = _reference(layer, x)[0]
     torch.testing.assert_close(doubled - layer.bias, 2 * (expected - layer.bias))
     with torch.no_grad():

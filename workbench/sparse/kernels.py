@@ -234,15 +234,6 @@ class MaskState:
             self._cache["pattern"] = sparse_pattern(mask)
         return self._cache["pattern"]
 
-    def values(self, weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
-        """``[nnz]`` kept weights, gathered again only when ``weight`` changes (same object, same version)."""
-        cached = self._cache.get("values")
-        if cached is not None and cached[0]() is weight and cached[1] == weight._version:
-            return cached[2]
-        values = weight.detach().reshape(-1).index_select(0, pattern.flat)
-        self._cache["values"] = (weakref.ref(weight), weight._version, values)
-        return values
-
     def use_sparse(self, weight: torch.Tensor, threshold: float) -> bool:
         return (
             self.density < threshold
@@ -251,6 +242,15 @@ class MaskState:
             and weight.device.type == "cpu"
             and weight.dtype in _SPARSE_DTYPES
         )
+
+
+def _kept(weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
+    """``[nnz]`` the kept weights in block order, gathered on every call.
+
+    Not cached between calls: a write through ``weight.data`` moves no version
+    counter, so a cache could not tell that the weights changed.
+    """
+    return weight.detach().reshape(-1).index_select(0, pattern.flat)
 
 
 def _zeros(shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
@@ -347,7 +347,7 @@ class SparseMaskedLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, state, pattern):  # x: [M, in] -> [M, out]
-        values = state.values(weight, pattern)  # [nnz], block order
+        values = _kept(weight, pattern)  # [nnz], block order
         rows = x.t().contiguous()  # [in, M]
         out = pattern.product(values, rows, bias)  # [out, M]
         ctx.save_for_backward(rows, values)
@@ -390,8 +390,8 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
         rows = x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:
             out = SparseMaskedLinear.apply(rows, weight, bias, state, pattern)  # [M, out]
-        else:  # inference: no graph, and the kept weights are gathered once per weight version
-            out = pattern.product(state.values(weight, pattern), rows.t().contiguous(), bias).t().contiguous()
+        else:  # inference: no graph
+            out = pattern.product(_kept(weight, pattern), rows.t().contiguous(), bias).t().contiguous()
         return out.reshape(*x.shape[:-1], out.shape[-1])
     factor = state.factor(mask, weight.dtype)
     scratch = layer.__dict__.get("_scratch")
