@@ -1,8 +1,13 @@
-/* workbench: keyboard shortcuts for the design canvas, and the tab's session id kept across reloads.
-   Everything lives under window.workbench. */
+/* workbench: the browser side of the page. Everything lives under window.workbench.
+   - keyboard shortcuts for the canvas;
+   - the tab's session id kept across reloads (keepSession, Dash's layout_post hook);
+   - the mask codes written into the canvas's element data (applyMasks), so a slider move restyles the
+     graph without resending elements;
+   - the screen switch, image export, and copying a share link. */
 (function () {
   "use strict";
   const workbench = (window.workbench = window.workbench || {});
+  const noUpdate = () => window.dash_clientside.no_update;
 
   function click(id) {
     const el = document.getElementById(id);
@@ -15,7 +20,8 @@
   }
 
   workbench.onKey = function (event) {
-    if (typing(event.target) || !document.getElementById("design-canvas")) return;
+    const screen = document.getElementById("screen-workbench");
+    if (typing(event.target) || !screen || screen.classList.contains("hidden")) return;
     const mod = event.ctrlKey || event.metaKey;
     if (event.key === "Delete" || event.key === "Backspace") {
       click("design-delete");
@@ -30,8 +36,91 @@
     }
     event.preventDefault();
   };
-
   document.addEventListener("keydown", workbench.onKey);
+
+  /* The Cytoscape instance inside the element with id `id`, or null. */
+  workbench.cy = function (id) {
+    const root = document.getElementById(id);
+    if (!root) return null;
+    for (const el of [root, ...root.querySelectorAll("*")]) {
+      if (el._cyreg && el._cyreg.cy) return el._cyreg.cy;
+    }
+    return null;
+  };
+
+  /* Write mask codes into the canvas: data "m" of every edge, "dead" of every vertex, in element order.
+     Returns how many edges were restyled (a dcc.Store keeps it, which the browser tests read). */
+  workbench.applyMasks = function (id, masks, attempt) {
+    attempt = attempt || 0;
+    if (!masks || !masks.codes) return noUpdate();
+    const cy = workbench.cy(id);
+    const edges = cy ? cy.edges() : null;
+    if (!cy || edges.length !== masks.codes.length) {
+      // the elements of this drawing may not be in Cytoscape yet: try again shortly
+      if (attempt < 20) setTimeout(() => workbench.applyMasks(id, masks, attempt + 1), 100);
+      return noUpdate();
+    }
+    const nodes = cy.nodes();
+    cy.batch(() => {
+      edges.forEach((edge, i) => {
+        if (edge.data("m") !== masks.codes[i]) edge.data("m", masks.codes[i]);
+      });
+      if (masks.dead && masks.dead.length === nodes.length) {
+        nodes.forEach((node, i) => {
+          const dead = masks.dead[i] === "1" ? 1 : 0;
+          if (node.data("dead") !== dead) node.data("dead", dead);
+        });
+      }
+    });
+    workbench.masksApplied = (workbench.masksApplied || 0) + 1;
+    return masks.codes.length;
+  };
+
+  /* Ring the tapped vertex (Cytoscape id `id`) in every graph view; returns in how many views it was found. */
+  workbench.markTapped = function (id) {
+    let found = 0;
+    setTimeout(() => {
+      for (const view of ["design-canvas", "inspect-design", "inspect-extracted"]) {
+        const cy = workbench.cy(view);
+        if (!cy) continue;
+        cy.nodes(".tapped").removeClass("tapped");
+        if (id) cy.getElementById(id).addClass("tapped");
+      }
+    }, 0);
+    for (const view of ["design-canvas", "inspect-design", "inspect-extracted"]) {
+      const cy = workbench.cy(view);
+      if (cy && id && cy.getElementById(id).length) found += 1;
+    }
+    return found;
+  };
+
+  /* Show one screen; Cytoscape views that were hidden need to learn their size again. */
+  workbench.showScreen = function (view) {
+    const names = ["workbench", "inspect", "ticket"];
+    setTimeout(() => {
+      for (const id of ["design-canvas", "inspect-design", "inspect-extracted"]) {
+        const cy = workbench.cy(id);
+        if (!cy) continue;
+        const before = cy.width();
+        cy.resize();
+        if (before === 0 && cy.width() > 0) cy.fit(undefined, 24); // drawn while hidden: fit it now
+      }
+    }, 50);
+    return names.map((name) => "screen screen-" + name + (name === (view || "workbench") ? "" : " hidden"));
+  };
+
+  /* Which export button fired, as dash-cytoscape's generateImage request. */
+  workbench.exportImage = function (filename) {
+    const triggered = (window.dash_clientside.callback_context.triggered || [])[0];
+    if (!triggered || !triggered.value) return noUpdate();
+    const type = triggered.prop_id.indexOf("svg") >= 0 ? "svg" : "png";
+    return {type: type, action: "download", filename: filename, options: {full: true, bg: "#ffffff", scale: 2}};
+  };
+
+  workbench.copy = function (text) {
+    if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
+    return text ? "copied" : noUpdate();
+  };
 
   // The session id store ("session-id", storage_type "session") keeps this tab's id in sessionStorage.
   // Dash's renderer calls this (its layout_post hook) on the freshly served layout before any callback

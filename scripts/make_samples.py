@@ -87,6 +87,15 @@ class Recipe:
 
 RECIPES = [
     Recipe(
+        "moons_dan",
+        "A MaskedDeepDAN on the app's default design, a 30-vertex Watts–Strogatz graph (k=4, p=0.2, seed 0, "
+        "randomly oriented), with leaky ReLU, trained on the two moons with the app's default settings. "
+        "The app opens on it.",
+        "moons",
+        lambda n_in: MaskedDeepDAN(n_in, 2, wbg.watts_strogatz(30, 4, 0.2, seed=0), activation=nn.LeakyReLU),
+        TrainConfig(optimizer="adam", lr=0.01, batch_size=32, epochs=20, device="cpu"),
+    ),
+    Recipe(
         "digits_mlp",
         "A multilayer perceptron 64 -> [32, 16] -> 10 (MaskedDeepFFN) trained on the 8x8 digits. "
         "The graph holds its hidden neurons and their connections.",
@@ -191,10 +200,13 @@ def make(recipe: Recipe, out: Path) -> dict:
     torch.manual_seed(recipe.seed)
     data = load_dataset(recipe.dataset, **recipe.dataset_args)
     model = recipe.build(data.n_features)
-    train(model, data, recipe.config)
+    history = train(model, data, recipe.config)
     if recipe.prune_percent is not None:
         prune_network_by_saliency(model, recipe.prune_percent)
-        train(model, data, recipe.config, epochs=recipe.fine_tune_epochs)
+        last = history[-1]["epoch"]
+        history += [
+            {**r, "epoch": r["epoch"] + last} for r in train(model, data, recipe.config, epochs=recipe.fine_tune_epochs)
+        ]
     model.eval()
     loss, acc = evaluate(model, data.x_test, data.y_test)
     masks = current_masks(model)
@@ -219,6 +231,7 @@ def make(recipe: Recipe, out: Path) -> dict:
         "graph_nodes": graph.number_of_nodes(),
         "graph_edges": graph.number_of_edges(),
         "seed": recipe.seed,
+        "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in history],
     }
     save_graph(graph, out / f"{recipe.name}.graphml")
     save_checkpoint(model, out / f"{recipe.name}.pt", extra=metadata)

@@ -44,6 +44,29 @@ def test_quick_benchmark_prints_the_table():
 
 
 @pytest.mark.slow
+def test_load_benchmark_runs_against_the_current_app():
+    """bench_load builds its requests from the served callback map: this fails when an id it clicks moves."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_load.py"),
+            *("--sessions", "3", "--trainings", "1", "--duration", "2", "--epochs", "1"),
+            *("--heavy", "watts_strogatz:n=200,k=4,p=0.1", "--server-args", "--threads 4"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    for kind in ("page load", "trivial, idle server", "add vertex", "start training", "poll while training"):
+        assert kind in rows and rows[kind].split(" | ")[2] == "0", rows.get(kind)  # no errors
+    assert "Sessions kept: 3/3" in done.stdout and "Server memory (RSS)" in done.stdout
+
+
+@pytest.mark.slow
 def test_quick_crossover_prints_a_ratio_per_density_and_size():
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "crossover.py"), "--quick"],

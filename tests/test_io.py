@@ -1,7 +1,11 @@
 """Graph files (GraphML, node-link JSON) and checkpoints."""
 
+import contextlib
 import io
+import itertools
 import json
+import pathlib
+import warnings
 
 import networkx as nx
 import pytest
@@ -10,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench import graph as wbg
-from workbench.errors import CheckpointError, CycleError, GraphFileError
+from workbench.errors import CheckpointError, CycleError, GraphFileError, LimitError
 from workbench.io import (
     LABEL_ATTRIBUTE,
+    checkpoint_checksum,
     checkpoint_from_bytes,
     checkpoint_to_bytes,
+    checkpoints,
     graph_from_bytes,
     graph_to_bytes,
     load_checkpoint,
@@ -24,6 +30,7 @@ from workbench.io import (
     save_checkpoint,
     save_graph,
 )
+from workbench.limits import Limits
 from workbench.pruning import current_masks, prune_network_by_saliency
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, MaskedLinearLayer
 
@@ -272,9 +279,13 @@ def test_checkpoint_bytes_and_spec():
     assert [p.shape for p in fresh.parameters()] == [p.shape for p in model.parameters()]
 
 
-def tampered(mutate) -> bytes:
+def tampered(mutate, *, sign: bool = True) -> bytes:
+    """A checkpoint changed by ``mutate``, with a checksum that matches the change (unless ``sign`` is False)."""
     doc = torch.load(io.BytesIO(checkpoint_to_bytes(models()[1])), weights_only=True)
     mutate(doc)
+    if sign:
+        with contextlib.suppress(CheckpointError):  # a doc too broken to checksum keeps the old one
+            doc["checksum"] = checkpoint_checksum(doc)
     buffer = io.BytesIO()
     torch.save(doc, buffer)
     return buffer.getvalue()
@@ -327,7 +338,7 @@ def wrong_edges(doc):
         (tampered(drop_weight), "Missing key"),
         (tampered(float_mask), "expected torch.bool"),
         (tampered(wrong_edges), "does not match the stored structure"),
-        (tampered(set_in(["extra"], "{bad")), "not JSON"),
+        (tampered(set_in(["extra"], "{bad")), "invalid JSON in the checkpoint's extra metadata in upload.pt"),
         (tampered(set_in(["state_dict"], [1, 2])), "state_dict"),
     ],
 )
@@ -358,3 +369,406 @@ def test_unsupported_models_and_extra(tmp_path):
         checkpoint_to_bytes(learnable)
     with pytest.raises(CheckpointError, match="cannot read"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_malicious_pickle_is_never_executed(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (marker.touch, ())
+
+    buffer = io.BytesIO()
+    torch.save({"format": "workbench-checkpoint", "version": 2, "spec": Evil()}, buffer)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        checkpoint_from_bytes(buffer.getvalue())
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------ upload limits
+
+
+def node_link(n: int, edges=(), **fields) -> bytes:
+    doc = {
+        "directed": True,
+        "nodes": [{"id": i} for i in range(n)],
+        "edges": [{"source": u, "target": v} for u, v in edges],
+    }
+    return json.dumps({**doc, **fields}).encode()
+
+
+def graphml(n: int, edges=()) -> bytes:
+    buffer = io.BytesIO()
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edges)
+    nx.write_graphml(g, buffer)
+    return buffer.getvalue()
+
+
+def refuse_to_parse(*args, **kwargs):
+    raise AssertionError("parsed a file that the limits refuse")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_upload_bytes_are_checked_before_parsing(fmt, monkeypatch):
+    monkeypatch.setattr(nx, "read_graphml", refuse_to_parse)
+    monkeypatch.setattr(json, "loads", refuse_to_parse)
+    data = b"x" * 2000
+    with pytest.raises(
+        LimitError, match=r"the file up.x has 0.0 MiB \(2,000 bytes\); the limit is max_upload_bytes=1,000"
+    ):
+        graph_from_bytes(data, fmt, name="up.x", limits=Limits(max_upload_bytes=1000))
+
+
+def test_checkpoint_bytes_are_checked_before_loading(monkeypatch):
+    data = checkpoint_to_bytes(MaskedDeepFFN(2, 2, [2]))
+    monkeypatch.setattr(torch, "load", refuse_to_parse)
+    with pytest.raises(LimitError, match="max_upload_bytes=100"):
+        checkpoint_from_bytes(data, limits=Limits(max_upload_bytes=100))
+
+
+def test_files_are_sized_before_they_are_read(tmp_path, monkeypatch):
+    save_graph(nx.DiGraph([(0, 1)]), tmp_path / "g.json")
+    save_checkpoint(MaskedDeepFFN(2, 2, [2]), tmp_path / "m.pt")
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse_to_parse)
+    with pytest.raises(LimitError, match="the file g.json has .* max_upload_bytes=10"):
+        load_graph(tmp_path / "g.json", limits=Limits(max_upload_bytes=10))
+    with pytest.raises(LimitError, match="the file m.pt has .* max_upload_bytes=10"):
+        load_checkpoint(tmp_path / "m.pt", limits=Limits(max_upload_bytes=10))
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "bound"),
+    [(node_link(30, [(i, i + 1) for i in range(29)]), "json", 151), (graphml(30), "graphml", 35)],
+)
+def test_upload_elements_are_counted_before_parsing(data, fmt, bound, monkeypatch):
+    monkeypatch.setattr(nx, "read_graphml", refuse_to_parse)
+    monkeypatch.setattr(json, "loads", refuse_to_parse)
+    with pytest.raises(
+        LimitError, match=f"the file up.x has up to {bound} elements; the limit is max_upload_elements=20"
+    ):
+        graph_from_bytes(data, fmt, name="up.x", limits=Limits(max_upload_elements=20))
+
+
+def test_graphml_vertices_and_edges_are_counted_before_parsing(monkeypatch):
+    data = graphml(30, [(i, i + 1) for i in range(29)])
+    monkeypatch.setattr(nx, "read_graphml", refuse_to_parse)
+    with pytest.raises(LimitError, match="the graph in up.graphml would have 30 vertices; .*max_vertices=20"):
+        graph_from_bytes(data, "graphml", name="up.graphml", limits=Limits(max_vertices=20))
+    with pytest.raises(LimitError, match="would have 29 edges; the limit is max_edges=20"):
+        graph_from_bytes(data, "graphml", name="up.graphml", limits=Limits(max_edges=20))
+
+
+def test_node_link_vertices_and_edges_are_counted_before_building():
+    data = node_link(30, [(i, i + 1) for i in range(29)])
+    with pytest.raises(LimitError, match="the graph in up.json would have 30 vertices; .*max_vertices=20"):
+        graph_from_bytes(data, "json", name="up.json", limits=Limits(max_vertices=20))
+    with pytest.raises(LimitError, match="would have 29 edges; the limit is max_edges=20"):
+        graph_from_bytes(data, "json", name="up.json", limits=Limits(max_edges=20))
+    assert graph_from_bytes(data, "json", limits=Limits(max_vertices=30, max_edges=29)).number_of_edges() == 29
+
+
+# ------------------------------------------------------------------------ nesting, ids, flags
+
+
+def deep_json(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [30, 100_000])
+def test_deep_json_in_a_node_link_upload_raises_a_graph_file_error(depth):
+    data = json.dumps({"nodes": [{"id": 0, "x": "PLACEHOLDER"}]}).replace('"PLACEHOLDER"', deep_json(depth))
+    total = depth + 3  # the document, the node list and the node hold the attribute
+    with pytest.raises(GraphFileError, match=f"has {total:,} levels of nesting; the limit is max_json_depth=32"):
+        graph_from_bytes(data.encode(), "json", name="deep.json")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    g = nx.DiGraph()
+    g.add_node("[" * 1000, note='{"[[' * 100 + '\\"')
+    back = graph_from_bytes(graph_to_bytes(g, "json"), "json")
+    assert list(back.nodes(data=True)) == list(g.nodes(data=True))
+    nested = nx.DiGraph()
+    nested.add_node(0, x=json.loads(deep_json(29)))  # 29 levels in a node's attribute: 32 in the file
+    assert graph_from_bytes(graph_to_bytes(nested, "json"), "json").nodes[0]["x"] == json.loads(deep_json(29))
+
+
+def test_deep_json_in_a_graphml_label_raises_a_graph_file_error():
+    data = graphml(2).replace(
+        b'<node id="0"', b'<node id="0"><data key="wbl">' + deep_json(100_000).encode() + b"</data", 1
+    )
+    data = data.replace(b"<graph ", b'<key id="wbl" for="node" attr.name="wb_label" attr.type="string"/><graph ', 1)
+    data = data.replace(b"</data />", b"</data></node>")
+    with pytest.raises(GraphFileError, match="wb_label of vertex '0' in deep.graphml has 100,000 levels of nesting"):
+        graph_from_bytes(data, "graphml", name="deep.graphml")
+
+
+def test_deeply_nested_graphml_graphs_raise_a_graph_file_error():
+    depth = 5000
+    opening = b"".join(b'<node id="n%d" yfiles.foldertype="group"><graph>' % i for i in range(depth))
+    data = (
+        b'<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph edgedefault="directed">'
+        + opening
+        + b"</graph></node>" * depth
+        + b"</graph></graphml>"
+    )
+    with pytest.raises(GraphFileError, match="nests graphs too deeply"):
+        graph_from_bytes(data, "graphml", name="nested.graphml")
+
+
+GRAPHML_HEAD = (
+    b'<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph edgedefault="directed">'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b'<node id="a"/><node/>', "node #1 in up.graphml has no 'id'"),
+        (b'<node id="a"/><edge source="a"/>', "edge #0 in up.graphml has no 'target'"),
+        (b'<node id="a"/><edge target="a"/>', "edge #0 in up.graphml has no 'source'"),
+        (
+            b'<node id="a"/><edge source="a" target="a"/><edge/>',
+            "edge #1 in up.graphml has no 'source' and no 'target'",
+        ),
+    ],
+)
+def test_graphml_nodes_and_edges_without_ids_are_refused(body, match):
+    with pytest.raises(GraphFileError, match=match):
+        graph_from_bytes(GRAPHML_HEAD + body + b"</graph></graphml>", "graphml", name="up.graphml")
+
+
+def test_a_graphml_node_may_be_called_none():
+    graph = graph_from_bytes(
+        GRAPHML_HEAD + b'<node id="None"/><node id="a"/><edge source="a" target="None"/></graph></graphml>', "graphml"
+    )
+    assert list(graph.edges) == [("a", "None")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"directed": "false"}, "'directed' in up.json must be true or false, got 'false'"),
+        ({"directed": 0}, "'directed' in up.json must be true or false, got 0"),
+        ({"directed": None}, "'directed' in up.json must be true or false, got None"),
+        ({"multigraph": "false"}, "'multigraph' in up.json must be true or false, got 'false'"),
+        ({"multigraph": 1}, "'multigraph' in up.json must be true or false, got 1"),
+    ],
+)
+def test_node_link_flags_must_be_json_booleans(fields, match):
+    with pytest.raises(GraphFileError, match=match):
+        graph_from_bytes(node_link(2, [(0, 1)], **fields), "json", name="up.json")
+
+
+def test_node_link_flags_read_as_booleans():
+    assert not graph_from_bytes(node_link(2, [(0, 1)], directed=False), "json").is_directed()
+    doc = json.loads(node_link(2, [(0, 1)]))
+    del doc["directed"]
+    assert graph_from_bytes(json.dumps(doc).encode(), "json").is_directed()  # absent: directed
+    assert graph_from_bytes(node_link(2, [(0, 1)], multigraph=False), "json").number_of_edges() == 1
+
+
+def _entities(count: int) -> bytes:
+    names = [b"lol"] + [b"lol%d" % i for i in range(2, count + 1)]
+    lines = [b'<!ENTITY lol "lol">'] + [
+        b'<!ENTITY %s "%s">' % (name, (b"&%s;" % prev) * 10) for prev, name in itertools.pairwise(names)
+    ]
+    return b"<!DOCTYPE lolz [" + b"".join(lines) + b"]>", names[-1]
+
+
+def test_billion_laughs_and_external_entities_are_refused():
+    doctype, last = _entities(9)
+    laughs = b'<?xml version="1.0"?>' + doctype + GRAPHML_HEAD[21:] + b'<node id="&%s;"/></graph></graphml>' % last
+    with pytest.raises(GraphFileError, match="invalid XML"):
+        graph_from_bytes(laughs, "graphml")
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        + GRAPHML_HEAD[21:]
+        + b'<node id="&xxe;"/></graph></graphml>'
+    )
+    with pytest.raises(GraphFileError, match="invalid XML"):
+        graph_from_bytes(external, "graphml")
+
+
+# ------------------------------------------------------------------------ checkpoint checksums
+
+
+def test_checkpoints_carry_a_checksum_of_their_contents():
+    doc = torch.load(io.BytesIO(checkpoint_to_bytes(models()[0], extra={"a": 1})), weights_only=True)
+    assert doc["version"] == 2 and doc["checksum"].startswith("sha256:")
+    assert doc["checksum"] == checkpoint_checksum(doc)
+    changed = {**doc, "state_dict": {**doc["state_dict"]}}
+    changed["state_dict"]["layers.0.weight"] = doc["state_dict"]["layers.0.weight"].clone()
+    changed["state_dict"]["layers.0.weight"][0, 0] += 1e-6
+    assert checkpoint_checksum(changed) != doc["checksum"]
+    as_double = {
+        **doc,
+        "state_dict": {**doc["state_dict"], "layers.0.bias": doc["state_dict"]["layers.0.bias"].double()},
+    }
+    assert checkpoint_checksum(as_double) != doc["checksum"]
+    assert checkpoint_checksum({**doc, "extra": '{"a": 2}'}) != doc["checksum"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (set_in(["state_dict", "layers.0.source"], torch.zeros(6, dtype=torch.long)), "is corrupted"),
+        (lambda doc: doc["state_dict"]["output_layer.weight"].view(-1)[0].add_(1.0), "is corrupted"),
+        (lambda doc: doc["state_dict"]["output_layer.mask"].view(-1)[0].logical_not_(), "is corrupted"),
+        (set_in(["extra"], '{"dataset": "moons"}'), "is corrupted"),
+        (set_in(["checksum"], "sha256:0"), "is corrupted: its checksum 'sha256:0' does not match"),
+        (lambda doc: doc.pop("checksum"), "has no checksum"),
+    ],
+)
+def test_changed_checkpoints_are_refused(mutate, match):
+    with pytest.raises(CheckpointError, match=match):
+        checkpoint_from_bytes(tampered(mutate, sign=False), name="upload.pt")
+
+
+def test_single_byte_corruptions_never_load_changed_weights():
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(3, 2, [2])
+    model.layers[0].mask = torch.tensor([[1, 0, 1], [1, 1, 0]])
+    data = checkpoint_to_bytes(model, extra={"dataset": "digits"})
+    expected = model.state_dict()
+    positions = range(0, len(data), max(1, len(data) // 450))  # a strided sample of at least 400 positions
+    assert len(positions) >= 400
+    outcomes = {"same": 0, "refused": 0}
+    for i, position in enumerate(positions):
+        corrupted = bytearray(data)
+        corrupted[position] ^= 0x01 if i % 2 else 0xFF
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about some corrupted pickle headers
+                loaded, extra = checkpoint_from_bytes(bytes(corrupted))
+        except CheckpointError:
+            outcomes["refused"] += 1
+            continue
+        state = loaded.state_dict()
+        assert state.keys() == expected.keys(), position
+        for key, value in expected.items():
+            assert state[key].dtype == value.dtype and torch.equal(state[key], value), (position, key)
+        assert extra == {"dataset": "digits"}, position
+        outcomes["same"] += 1
+    assert outcomes["refused"] > 50 and outcomes["same"] > 50  # both happen: zip padding and names, data and pickle
+
+
+def test_version_1_checkpoints_load_only_when_allowed(tmp_path):
+    def version_1(doc):
+        doc["version"] = 1
+        del doc["checksum"]
+
+    data = tampered(version_1, sign=False)
+    with pytest.raises(CheckpointError, match="version 1, which has no checksum.*allow_unverified=True"):
+        checkpoint_from_bytes(data)
+    model, _ = checkpoint_from_bytes(data, allow_unverified=True)
+    assert isinstance(model, MaskedDeepDAN)
+    (tmp_path / "old.pt").write_bytes(data)
+    assert isinstance(load_checkpoint(tmp_path / "old.pt", allow_unverified=True)[0], MaskedDeepDAN)
+
+
+# ------------------------------------------------------------------------ checkpoint specs and metadata
+
+
+def signed_checkpoint(kind: str, spec: dict, extra: str = "{}") -> bytes:
+    doc = {"format": "workbench-checkpoint", "version": 2, "kind": kind, "spec": spec, "state_dict": {}, "extra": extra}
+    doc["checksum"] = checkpoint_checksum(doc)
+    buffer = io.BytesIO()
+    torch.save(doc, buffer)
+    return buffer.getvalue()
+
+
+def refuse_to_build(*args, **kwargs):
+    raise AssertionError("built a model that the limits refuse")
+
+
+def test_a_small_checkpoint_asking_for_a_huge_model_is_refused_before_building(monkeypatch):
+    spec = {
+        "input_shape": [30000],
+        "size_output": 30000,
+        "hidden_layers": [30000],
+        "use_layer_norm": False,
+        "activation": "ReLU",
+    }
+    data = signed_checkpoint("MaskedDeepFFN", spec)
+    assert len(data) < 2000  # the issue's 1.5 KB file
+    monkeypatch.setattr(checkpoints, "MaskedDeepFFN", refuse_to_build)
+    with pytest.raises(LimitError, match="30000-30000-30000 would have 1,800,060,000 trainable parameters"):
+        checkpoint_from_bytes(data)
+
+
+def test_a_dan_spec_over_the_limits_is_refused_before_building(monkeypatch):
+    structure = graph_to_bytes(wbg.grid_2d(5, 5), "json").decode()
+    spec = {"input_shape": [10], "size_output": 3, "structure": structure, "activation": "ReLU"}
+    data = signed_checkpoint("MaskedDeepDAN", spec)
+    monkeypatch.setattr(checkpoints, "MaskedDeepDAN", refuse_to_build)
+    with pytest.raises(LimitError, match="25 vertices; the limit is max_vertices=20"):
+        checkpoint_from_bytes(data, limits=Limits(max_vertices=20))
+    with pytest.raises(LimitError, match="the DAN of this design would have .* max_parameters=50"):
+        checkpoint_from_bytes(data, limits=Limits(max_parameters=50))
+    with pytest.raises(LimitError, match="max_parameters=50"):
+        model_from_spec({**spec, "kind": "MaskedDeepDAN"}, limits=Limits(max_parameters=50))
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("[1, 2]", "extra metadata in up.pt must be a JSON object, got list"),
+        ('"digits"', "must be a JSON object, got str"),
+        (deep_json(100_000), "extra metadata in up.pt has 100,000 levels of nesting"),
+        ('{"a": ' + deep_json(40) + "}", "has 41 levels of nesting; the limit is max_json_depth=32"),
+    ],
+)
+def test_checkpoint_metadata_must_be_a_shallow_json_object(extra, match):
+    data = signed_checkpoint("MaskedDeepFFN", model_spec(MaskedDeepFFN(2, 2, [2])) | {"kind": None}, extra)
+    with pytest.raises(CheckpointError, match=match):
+        checkpoint_from_bytes(data, name="up.pt")
+
+
+def test_a_deeply_nested_checkpoint_structure_is_a_checkpoint_error():
+    structure = '{"nodes": [{"id": 0, "x": ' + deep_json(100_000) + "}]}"
+    data = signed_checkpoint(
+        "MaskedDeepDAN", {"input_shape": [2], "size_output": 2, "structure": structure, "activation": "ReLU"}
+    )
+    with pytest.raises(CheckpointError, match="bad structure: .*levels of nesting"):
+        checkpoint_from_bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("body", "edgedefault", "match"),
+    [
+        (
+            b'<node id="a"/><node id="b"/><edge source="a" target="b"/><edge source="a" target="b"/>',
+            "directed",
+            "parallel",
+        ),
+        (
+            b'<node id="a"/><node id="b"/><edge source="a" target="b"/><edge source="b" target="a"/>',
+            "undirected",
+            "parallel",
+        ),
+        (b'<node id="a"/><edge source="a" target="a" directed="false"/>', "directed", "directed=false edge"),
+        (b'<node id="a"/><edge source="a" target="a" directed="true"/>', "undirected", "directed=true edge"),
+        (
+            b'<node id="a"/></graph><graph edgedefault="directed"><node id="b"/>',
+            "directed",
+            "expected one <graph> element, found 2",
+        ),
+    ],
+)
+def test_malformed_graphml_structure(body, edgedefault, match):
+    head = GRAPHML_HEAD.replace(b'edgedefault="directed"', b'edgedefault="%s"' % edgedefault.encode())
+    with pytest.raises(GraphFileError, match=match):
+        graph_from_bytes(head + body + b"</graph></graphml>", "graphml")
+
+
+def test_graphml_edge_ids_and_undeclared_vertices_load_as_networkx_reads_them():
+    data = (
+        GRAPHML_HEAD
+        + b'<node id="a"/><edge id="e1" source="a" target="z"/><edge source="z" target="y"/></graph></graphml>'
+    )
+    graph = graph_from_bytes(data, "graphml")
+    expected = nx.read_graphml(io.BytesIO(data))
+    assert list(graph.nodes) == list(expected.nodes) == ["a", "z", "y"]
+    assert list(graph.edges(data=True)) == list(expected.edges(data=True)) == [("a", "z", {"id": "e1"}), ("z", "y", {})]

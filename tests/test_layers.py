@@ -1,10 +1,11 @@
 """MaskedLinearLayer, MaskedEdgeLayer, MaskableModule and maskable_layers."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from workbench.errors import MaskError
+from workbench.errors import MaskError, PruningError
 from workbench.sparse import (
     MaskableModule,
     MaskedDeepFFN,
@@ -212,3 +213,51 @@ def test_mask_survives_state_dict_round_trip():
     other.load_state_dict(layer.state_dict())
     assert torch.equal(other.mask, layer.mask)
     assert other.mask.dtype == torch.bool
+
+
+def _layers():
+    torch.manual_seed(0)
+    edge = MaskedEdgeLayer(torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 1, 1]), 2)
+    return [MaskedLinearLayer(4, 3), edge]
+
+
+@pytest.mark.parametrize("theta", [float("nan"), float("inf"), float("-inf"), -0.1, True, "0.001", None])
+@pytest.mark.parametrize("index", range(2))
+def test_recompute_mask_refuses_thresholds_that_are_not_finite_non_negative_numbers(theta, index):
+    layer = _layers()[index]
+    before = layer.mask.clone()
+    with pytest.raises(PruningError, match="theta must be a finite non-negative number"):
+        layer.recompute_mask(theta)
+    assert torch.equal(layer.mask, before)  # before the fix NaN masked every weight silently
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("index", range(2))
+def test_recompute_mask_refuses_non_finite_weights(value, index):
+    layer = _layers()[index]
+    with torch.no_grad():
+        layer.weight.view(-1)[:2] = value
+    before = layer.mask.clone()
+    with pytest.raises(PruningError, match=r"has 2 non-finite weights \(NaN or inf\)"):
+        layer.recompute_mask(0.001)
+    assert torch.equal(layer.mask, before)
+
+
+def test_recompute_mask_takes_numpy_and_int_thresholds():
+    layer = _layers()[0]
+    layer.recompute_mask(np.float32(10.0))
+    assert not layer.mask.any()
+    layer.reset_mask()
+    layer.recompute_mask(0)
+    assert layer.mask.all()
+
+
+def test_model_recompute_mask_names_the_layer_and_changes_no_mask():
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(4, 2, [3])
+    with torch.no_grad():
+        model.layers[1].weight[0, 0] = float("nan")
+    before = [layer.mask.clone() for layer in maskable_layers(model)]
+    with pytest.raises(PruningError, match=r"layer 'layers\.1' has 1 non-finite weight \(NaN or inf\)"):
+        model.recompute_mask(10.0)  # would mask every weight of layers.0 if it ran layer by layer
+    assert all(torch.equal(a, layer.mask) for a, layer in zip(before, maskable_layers(model), strict=True))

@@ -130,7 +130,7 @@ def test_error_paths_name_the_value():
         masks_by_amount(weights, "half")
     with pytest.raises(PruningError, match="unknown scope 'all'"):
         masks_by_amount(weights, 0.1, scope="all")
-    with pytest.raises(PruningError, match="threshold must be a non-negative number, got -1"):
+    with pytest.raises(PruningError, match="threshold must be a finite non-negative number, got -1"):
         masks_by_threshold(weights, -1)
     with pytest.raises(PruningError, match=r"percentage 120 is outside \[0, 100\]"):
         prune_network_by_saliency(MaskedDeepFFN(3, 2, [2]), 120)
@@ -147,3 +147,60 @@ def test_pruning_works_on_cuda_tensors():
     model = MaskedDeepFFN(20, 3, [10]).cuda()
     prune_network_by_saliency(model, 30)
     assert all(layer.mask.is_cuda for layer in maskable_layers(model))
+
+
+# ----------------------------------------------------------------- non-finite weights
+
+
+def _poisoned(value: float, count: int = 2) -> MaskedDeepFFN:
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(6, 3, [5])
+    with torch.no_grad():
+        model.layers[1].weight.view(-1)[:count] = value
+    return model
+
+
+NON_FINITE = [float("nan"), float("inf"), float("-inf")]
+CALLS = {
+    "masks_by_amount (global)": lambda w, b: masks_by_amount(w, 0.3, base=b),
+    "masks_by_amount (layer)": lambda w, b: masks_by_amount(w, 0.3, scope="layer", base=b),
+    "masks_by_amount (count)": lambda w, b: masks_by_amount(w, 4, base=b),
+    "masks_by_threshold": lambda w, b: masks_by_threshold(w, 0.1, base=b),
+    "threshold_for_amount": lambda w, b: threshold_for_amount(w, 0.3, base=b),
+}
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_preview_functions_refuse_non_finite_weights_naming_the_layer(call, value):
+    model = _poisoned(value)
+    with pytest.raises(PruningError, match=r"layer 'layers\.1' has 2 non-finite weights \(NaN or inf\) of 15"):
+        CALLS[call](weight_snapshot(model), current_masks(model))
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_pruning_a_model_with_non_finite_weights_raises_and_changes_nothing(value):
+    model = _poisoned(value, count=1)
+    before = current_masks(model)
+    with pytest.raises(PruningError, match=r"layer 'layers\.1' has 1 non-finite weight \(NaN or inf\)"):
+        prune_network_by_saliency(model, 50)
+    with pytest.raises(PruningError, match=r"the layer has 1 non-finite weight"):
+        prune_layer_by_saliency(model.layers[1], 50)
+    assert all(torch.equal(before[k], v) for k, v in current_masks(model).items())
+
+
+def test_the_issue_case_nan_is_not_kept_as_the_largest_weight():
+    # before: masks_by_amount ranked NaN above every magnitude, kept it, and the output was NaN
+    model = _poisoned(float("nan"), count=1)
+    with pytest.raises(PruningError, match="NaN"):
+        masks_by_amount(weight_snapshot(model), 0.9)
+    healthy = MaskedDeepFFN(6, 3, [5])
+    apply_masks(healthy, masks_by_amount(weight_snapshot(healthy), 0.9))
+    assert torch.isfinite(healthy(torch.randn(4, 6))).all()
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -0.5, True, "0.1", None])
+def test_thresholds_must_be_finite_non_negative_numbers(threshold):
+    weights = weight_snapshot(MaskedDeepFFN(3, 2, [2]))
+    with pytest.raises(PruningError, match="threshold must be a finite non-negative number"):
+        masks_by_threshold(weights, threshold)

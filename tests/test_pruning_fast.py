@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import workbench.pruning as pruning
+from workbench.errors import PruningError
 
 
 def _general(weights, amount, base):
@@ -30,6 +31,12 @@ def test_fast_global_masks_equal_the_general_path(trial):
             w.view(-1)[0] = float("nan")
         weights[f"layer{i}"] = w
     base = None if trial % 2 else {n: torch.rand(w.shape, generator=generator) > 0.3 for n, w in weights.items()}
+    if trial % 7 == 0:  # both paths refuse NaN weights alike
+        with pytest.raises(PruningError, match="layer 'layer0' has 1 non-finite weight"):
+            pruning.masks_by_amount(weights, 0.5, base=base)
+        with pytest.raises(PruningError, match="layer 'layer0' has 1 non-finite weight"):
+            _general(weights, 0.5, base)
+        return
     assert pruning._global_masks_on_cpu(weights, pruning._base(weights, base), 0.5) is not None
     alive = sum(int(pruning._base(weights, base)[n].sum()) for n in weights)
     for amount in [0.0, 0.1, 0.5, 0.9, 1.0, 0, min(3, alive), max(alive - 1, 0), alive]:

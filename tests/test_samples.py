@@ -9,6 +9,7 @@ import torch
 from workbench import samples
 from workbench.errors import CheckpointError
 from workbench.io import checkpoint_from_bytes
+from workbench.io.checksum import document_checksum
 from workbench.samples import CONV_FORMAT, DEFAULT_SAMPLE, Sample, list_samples, load_sample, sample_dir
 from workbench.sparse import MaskedDeepDAN
 from workbench.training import evaluate, load_dataset
@@ -75,7 +76,12 @@ def test_conv_sample_loading_keeps_the_callers_random_state():
     assert torch.equal(torch.rand(3), expected)
 
 
+def signed(doc: dict) -> dict:
+    return {**doc, "checksum": document_checksum(doc)}
+
+
 def test_broken_conv_sample_files(tmp_path, monkeypatch):
+    shipped = torch.load(sample_dir() / "small_cnn.pt", weights_only=True)
     for suffix in (".json", ".graphml"):
         (tmp_path / f"small_cnn{suffix}").write_bytes((sample_dir() / f"small_cnn{suffix}").read_bytes())
     monkeypatch.setenv(samples.SAMPLES_ENV, str(tmp_path))
@@ -83,11 +89,18 @@ def test_broken_conv_sample_files(tmp_path, monkeypatch):
     path.write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="not a readable sample small_cnn.pt"):
         load_sample("small_cnn")
-    torch.save({"format": CONV_FORMAT, "version": 1, "builder": "nope", "state_dict": {}}, path)
+    torch.save({"format": CONV_FORMAT, "version": 1, "builder": "small_cnn", "state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match="not a version-2"):
+        load_sample("small_cnn")
+    torch.save(signed({"format": CONV_FORMAT, "version": 2, "builder": "nope", "state_dict": {}}), path)
     with pytest.raises(CheckpointError, match="unknown builder 'nope'"):
         load_sample("small_cnn")
-    torch.save({"format": CONV_FORMAT, "version": 1, "builder": "residual_cnn", "state_dict": {}}, path)
+    torch.save(signed({"format": CONV_FORMAT, "version": 2, "builder": "residual_cnn", "state_dict": {}}), path)
     with pytest.raises(CheckpointError, match="do not fit 'residual_cnn'"):
+        load_sample("small_cnn")
+    next(iter(shipped["state_dict"].values())).view(-1)[0] += 1.0  # one changed weight, checksum kept
+    torch.save(shipped, path)
+    with pytest.raises(CheckpointError, match="small_cnn.pt is corrupted"):
         load_sample("small_cnn")
     with pytest.raises(CheckpointError, match="unknown convolutional builder 'nope'"):
         samples.save_conv_sample(torch.nn.Linear(1, 1), "nope", path, input_shape=(1,))

@@ -3,6 +3,7 @@
 import importlib.util
 import math
 import random
+import threading
 import time
 
 import networkx as nx
@@ -11,6 +12,7 @@ import torch
 
 from workbench import graph as wbg
 from workbench.errors import DatasetError, TrainingError
+from workbench.jobs import SlotPool
 from workbench.pruning import current_masks, prune_network_by_saliency
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN, maskable_layers
 from workbench.training import (
@@ -331,3 +333,53 @@ def test_trainer_on_step_false_stops(digits):
     trainer.start()
     trainer.join(60)
     assert trainer.state == "stopped" and trainer.step == 7
+
+
+def test_thirty_trainers_pressing_start_together_all_finish_two_at_a_time(digits):
+    pool = SlotPool(2)
+    running_seen = []
+    trainers = []
+
+    def on_step(step, loss):
+        running_seen.append(sum(t.state in ("running", "paused") for t in trainers))
+
+    trainers.extend(
+        Trainer(MaskedDeepFFN(64, 10, [4]), digits, CPU, steps=3, on_step=on_step, slots=pool) for _ in range(30)
+    )
+    barrier = threading.Barrier(len(trainers))
+
+    def press(trainer):
+        barrier.wait()
+        trainer.start()
+
+    pool.request("first tab")  # two runs already going: all 30 queue
+    pool.request("second tab")
+    pressers = [threading.Thread(target=press, args=(t,)) for t in trainers]
+    for t in pressers:
+        t.start()
+    for t in pressers:
+        t.join(30)
+    assert {t.state for t in trainers} == {"queued"}
+    assert sorted(t.queue_position for t in trainers) == list(range(1, 31))
+    pool.release("first tab")
+    pool.release("second tab")
+    for trainer in trainers:
+        trainer.join(120)
+    assert [t.state for t in trainers] == ["finished"] * 30
+    assert [t.step for t in trainers] == [3] * 30
+    assert len(running_seen) == 90 and max(running_seen) <= 2
+
+
+def test_stopping_a_queued_trainer_leaves_the_queue_untrained(digits):
+    pool = SlotPool(1)
+    busy = Trainer(MaskedDeepFFN(64, 10, [4]), digits, TrainConfig(device="cpu", epochs=1000), slots=pool)
+    waiting = Trainer(MaskedDeepFFN(64, 10, [4]), digits, CPU, steps=3, slots=pool)
+    busy.start()
+    waiting.start()
+    assert waiting.state == "queued" and waiting.queue_position == 1
+    waiting.pause()  # no effect while queued
+    assert waiting.state == "queued"
+    waiting.stop()
+    assert waiting.state == "stopped" and waiting.step == 0 and waiting.queue_position is None
+    busy.stop()
+    assert pool.running == 0 and pool.waiting == 0

@@ -5,8 +5,9 @@ it, and turns the model back into a graph. The app (``workbench.app``) puts a
 browser workbench on top of it.
 """
 
-from workbench import errors, graph, pruning, sparse, transform
+from workbench import errors, graph, limits, pruning, sparse, transform
 from workbench.graph import CachedLayeredGraph, LayeredGraph
+from workbench.limits import Limits
 from workbench.pruning import PruningStrategy, prune_layer_by_saliency, prune_network_by_saliency
 from workbench.sparse import (
     DeepCellDAN,
@@ -25,6 +26,7 @@ __all__ = [
     "DeepCellDAN",
     "GraphTransform",
     "LayeredGraph",
+    "Limits",
     "MaskableModule",
     "MaskedDeepDAN",
     "MaskedDeepFFN",
@@ -33,6 +35,7 @@ __all__ = [
     "__version__",
     "errors",
     "graph",
+    "limits",
     "maskable_layers",
     "prune_layer_by_saliency",
     "prune_network_by_saliency",

@@ -60,6 +60,10 @@ class GraphFileError(WorkbenchError, ValueError):
     """A graph file cannot be read or written."""
 
 
+class SessionError(WorkbenchError, ValueError):
+    """A browser tab's session cannot be found or kept (a malformed session id, a closed store)."""
+
+
 class CheckpointError(WorkbenchError, ValueError):
     """A model checkpoint cannot be read, or does not fit the model."""
 
@@ -76,5 +80,23 @@ class ExtractionError(WorkbenchError, ValueError):
     """A graph cannot be extracted from a model (unsupported op, control flow)."""
 
 
-class GraphTooLargeError(ExtractionError):
+class LimitError(WorkbenchError, ValueError):
+    """A request is over a size limit (see :class:`workbench.limits.Limits`); refused before any work.
+
+    Attributes:
+        field: the name of the :class:`~workbench.limits.Limits` field that was
+            exceeded (``"max_edges"``...), or None for a limit the caller set.
+        value: the size that was asked for (an int, or a float for sizes
+            estimated beyond exact arithmetic), or None.
+        limit: the limit, or None.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value=None, limit: int | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.limit = limit
+        super().__init__(message)
+
+
+class GraphTooLargeError(ExtractionError, LimitError):
     """The extracted graph would exceed the limit the caller set."""

@@ -10,6 +10,13 @@ seed-compatible ``prune_*_by_saliency`` wrappers, which say so.
 still unmasked. Ties at the cut are broken by position, so exactly the
 requested number of weights is pruned.
 
+Non-finite weights (NaN, inf) are refused: every function that ranks or
+thresholds magnitudes raises :class:`~workbench.errors.PruningError` naming
+the first such layer and how many of its weights are not finite, instead of
+ranking NaN as the largest magnitude (and keeping it) or as below every
+threshold (and pruning it). Such weights come from diverged training; train
+again with a smaller learning rate, or reset the model.
+
 Example:
     >>> weights = weight_snapshot(model)            # keep for previews
     >>> masks = masks_by_amount(weights, 0.5, base=current_masks(model))
@@ -20,6 +27,8 @@ Example:
 from __future__ import annotations
 
 import enum
+import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +45,7 @@ __all__ = [
     "LayerDensity",
     "PruningStrategy",
     "apply_masks",
+    "check_finite",
     "current_masks",
     "densities",
     "masks_by_amount",
@@ -81,6 +91,29 @@ def current_masks(model: nn.Module) -> Masks:
     return {name: layer.mask.detach().clone() for name, layer in named_maskable_layers(model)}
 
 
+def check_finite(weights: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or inf (one sum per layer, no copy).
+
+    A sum is finite only if every term is (NaN and inf propagate; ``inf - inf``
+    is NaN), so the common case costs one reduction; only a non-finite sum
+    (non-finite weights, or an overflow of finite ones) is looked at closely.
+
+    Raises:
+        PruningError: naming the first layer with non-finite weights and how many it has.
+    """
+    for name, w in weights.items():
+        if not w.numel() or not w.is_floating_point() or bool(torch.isfinite(w.detach().sum())):
+            continue
+        bad = int(w.numel() - torch.isfinite(w.detach()).sum())
+        if not bad:
+            continue  # the sum overflowed; every weight is finite
+        layer = f"layer {name!r}" if name else "the layer"
+        raise PruningError(
+            f"{layer} has {bad} non-finite weight{'s' if bad != 1 else ''} (NaN or inf) of {w.numel()}; "
+            "magnitude pruning cannot rank them (train again with a smaller learning rate, or reset the model)"
+        )
+
+
 def _base(weights: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor] | None) -> Masks:
     if base is None:
         return {name: torch.ones_like(w, dtype=torch.bool) for name, w in weights.items()}
@@ -96,12 +129,20 @@ def masks_by_threshold(
     """Keep the weights with ``|w| > threshold`` that ``base`` keeps (pure).
 
     Raises:
-        PruningError: ``threshold`` is negative or NaN.
+        PruningError: ``threshold`` is not a finite non-negative number, or a
+            layer has non-finite weights (see :func:`check_finite`).
     """
-    if not threshold >= 0:
-        raise PruningError(f"threshold must be a non-negative number, got {threshold!r}")
+    _check_threshold(threshold)
+    check_finite(weights)
     base_masks = _base(weights, base)
     return {name: base_masks[name] & (w.abs() > threshold) for name, w in weights.items()}
+
+
+def _check_threshold(threshold: float) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
+        raise PruningError(f"threshold must be a finite non-negative number, got {threshold!r}")
+    if threshold < 0:
+        raise PruningError(f"threshold must be a finite non-negative number, got {threshold!r}")
 
 
 def _count(amount: float | int, remaining: int) -> int:
@@ -150,8 +191,10 @@ def masks_by_amount(
         base: masks to start from (default: all on). Masked weights stay masked.
 
     Raises:
-        PruningError: ``amount`` or ``scope`` out of range.
+        PruningError: ``amount`` or ``scope`` out of range, or a layer has
+            non-finite weights (see :func:`check_finite`).
     """
+    check_finite(weights)
     base_masks = _base(weights, base)
     if scope == "layer":
         result = {}
@@ -221,7 +264,7 @@ def _global_masks_on_cpu(weights: Mapping[str, torch.Tensor], base_masks: Masks,
     del magnitudes
     result = {}
     for (name, w), v, keep, f in zip(weights.items(), values, keeps, full, strict=True):
-        if all_ties:  # prune |w| <= cut; NaN compares false and stays, as in the general path
+        if all_ties:  # prune |w| <= cut
             new = ~((v <= cut) & (v >= -cut))
         else:
             new = ~((v < cut) & (v > -cut))  # prune |w| < cut, then the first ties
@@ -237,7 +280,13 @@ def _global_masks_on_cpu(weights: Mapping[str, torch.Tensor], base_masks: Masks,
 def threshold_for_amount(
     weights: Mapping[str, torch.Tensor], amount: float, *, base: Mapping[str, torch.Tensor] | None = None
 ) -> float:
-    """The magnitude below which ``amount`` (a fraction) of the remaining weights lie."""
+    """The magnitude below which ``amount`` (a fraction) of the remaining weights lie.
+
+    Raises:
+        PruningError: ``amount`` out of range, or a layer has non-finite
+            weights (see :func:`check_finite`).
+    """
+    check_finite(weights)
     base_masks = _base(weights, base)
     flat = torch.cat([w.detach().abs().flatten()[base_masks[n].flatten()] for n, w in weights.items()])
     k = _count(float(amount), flat.numel())
@@ -291,6 +340,9 @@ def prune_layer_by_saliency(
     """Mask ``value`` percent (or that many) of the layer's remaining weights, smallest first.
 
     Mutates ``layer.mask``; stored weights are left as they are.
+
+    Raises:
+        PruningError: ``value`` out of range, or non-finite weights (nothing is changed then).
     """
     if not isinstance(layer, MaskedLayer):
         raise MaskError(f"{type(layer).__name__} is not a maskable layer")
@@ -304,6 +356,10 @@ def prune_network_by_saliency(
     """Mask ``value`` percent (or that many) of all remaining weights, ranked across layers.
 
     Finds maskable layers at any depth. Mutates the masks of ``model``.
+
+    Raises:
+        PruningError: ``value`` out of range, or a layer has non-finite
+            weights (nothing is changed then).
 
     Example:
         >>> model = MaskedDeepFFN(784, 10, [200, 100])

@@ -14,9 +14,10 @@ A *convolutional* sample (metadata ``"kind": "conv"``, e.g. ``small_cnn``) is a
 ``<name>.pt`` is not a :mod:`workbench.io` checkpoint (those hold masked
 networks only) but a file of the same spirit, also readable with
 ``torch.load(weights_only=True)``: ``{"format": "workbench-conv-sample",
-"version": 1, "builder": <CONV_SAMPLES name>, "input_shape": [1, 8, 8],
-"state_dict": {...}, "extra": <JSON text>}``; loading rebuilds the model with
-the named builder and loads the weights strictly. Its graph file holds the
+"version": 2, "builder": <CONV_SAMPLES name>, "input_shape": [1, 8, 8],
+"state_dict": {...}, "extra": <JSON text>, "checksum": "sha256:..."}`` (the
+checksum of :mod:`workbench.io.checksum`); loading verifies the checksum,
+rebuilds the model with the named builder and loads the weights strictly. Its graph file holds the
 channel-level graph of :class:`~workbench.transform.GraphTransform`. Design
 and training work on graph samples (``list_samples(kind="graph")``); the
 app's Inspect panel shows conv samples at neuron, channel or module level.
@@ -46,6 +47,7 @@ from torch import nn
 
 from workbench.errors import CheckpointError
 from workbench.io import load_checkpoint, load_graph
+from workbench.io.checksum import CHECKSUM_KEY, document_checksum, verify_checksum
 
 __all__ = [
     "CONV_FORMAT",
@@ -61,10 +63,10 @@ __all__ = [
 #: Environment variable naming another sample directory.
 SAMPLES_ENV = "WORKBENCH_SAMPLES"
 #: The sample the app opens on.
-DEFAULT_SAMPLE = "watts_strogatz_dan"
+DEFAULT_SAMPLE = "moons_dan"
 #: Format marker of a convolutional sample's ``.pt`` file.
 CONV_FORMAT = "workbench-conv-sample"
-CONV_VERSION = 1
+CONV_VERSION = 2
 #: Sample kinds: a masked network with a structure graph, or a convolutional model.
 KINDS = ("graph", "conv")
 
@@ -215,6 +217,7 @@ def save_conv_sample(
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "extra": extra_text,
     }
+    doc[CHECKSUM_KEY] = document_checksum(doc)
     buffer = io.BytesIO()
     torch.save(doc, buffer)
     try:
@@ -233,6 +236,7 @@ def _load_conv(path: Path) -> tuple[nn.Module, dict]:
         raise CheckpointError(f"not a readable sample {path.name}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != CONV_FORMAT or doc.get("version") != CONV_VERSION:
         raise CheckpointError(f"{path.name} is not a version-{CONV_VERSION} {CONV_FORMAT!r} file")
+    verify_checksum(doc, f" {path.name}")
     builder = doc.get("builder")
     if builder not in CONV_SAMPLES:
         raise CheckpointError(f"{path.name} names an unknown builder {builder!r}; known: {sorted(CONV_SAMPLES)}")

@@ -1,8 +1,8 @@
 """Every component id of the app, in one place.
 
-Ids are grouped by panel. Callbacks import them from here, and the browser
-tests select elements by them (``#design-canvas``), so renaming one is a
-change to the app's public surface.
+Ids are grouped by screen area. Callbacks import them from here, and the
+browser tests select elements by them (``#design-canvas``), so renaming one
+is a change to the app's public surface.
 """
 
 from __future__ import annotations
@@ -10,32 +10,43 @@ from __future__ import annotations
 # ----------------------------------------------------------------- page
 SESSION = "session-id"  # dcc.Store holding this tab's session uuid (kept in sessionStorage across reloads)
 PAGE = "page-id"  # dcc.Store: a uuid new on every page load
-TABS = "tabs"
+URL = "url"  # dcc.Location: a share link's fragment
+VIEW = "view"  # which screen shows: "workbench", "inspect" or "ticket"
 STATUS = "status-pill"
-COUNT_VERTICES = "count-vertices"
-COUNT_EDGES = "count-edges"
-COUNT_DEPTH = "count-depth"
-COUNT_PARAMS = "count-params"
-DESIGN_VERSION = "design-version"  # dcc.Store: bumped on every change of the drawn graph
+COUNT_DESIGN = "count-design"  # "30 vertices · 60 edges · depth 7"
+COUNT_MODEL = "count-model"  # "34 neurons · 84 of 84 connections · 236 parameters"
+NOTICE = "page-notice"  # a message for the whole page (a dropped session, a link opened)
+DESIGN_VERSION = "design-version"  # dcc.Store: bumped on every change of the design
 MODEL_VERSION = "model-version"  # dcc.Store: bumped when the model or its masks change
-KEYS = "keys-listener"  # hidden buttons the client-side key handler clicks
+MASKS = "mask-codes"  # dcc.Store: {"key", "codes", "dead"} the canvas is restyled from
+MASKS_APPLIED = "mask-codes-applied"  # dcc.Store: how many edges the browser restyled last
+SELECTED = "selected-vertex"  # dcc.Store: the Cytoscape id of the tapped vertex (ringed in every view)
+SELECTED_MARKED = "selected-vertex-marked"  # dcc.Store: in how many views the browser ringed it
+DOWNLOAD = "download"
+SHARE = "share"
+SHARE_BOX = "share-box"
+SHARE_LINK = "share-link"
+SAVE_SESSION = "save-session"
 
-# ----------------------------------------------------------------- design
+# ----------------------------------------------------------------- design sidebar and canvas
 CANVAS = "design-canvas"
-OVERVIEW = "design-overview"  # server-drawn PNG of a large design, shown before the canvas
+CANVAS_KEY = "design-canvas-key"  # dcc.Store: what the canvas's elements were drawn from
+OVERVIEW = "design-overview"  # server-drawn PNG of a large design, shown instead of the canvas
 OVERVIEW_BOX = "design-overview-box"
+OVERVIEW_TEXT = "design-overview-text"
 OPEN_CANVAS = "design-open-canvas"
 DESIGN_ALERT = "design-alert"
 DESIGN_HINT = "design-hint"
-PENDING = "design-pending"  # dcc.Store: id of the vertex a connection starts from
+VERTEX_CARD = "design-vertex"  # details of the tapped vertex, over the canvas
 ADD_VERTEX = "design-add-vertex"
 DELETE = "design-delete"
 UNDO = "design-undo"
 REDO = "design-redo"
-RELAYOUT = "design-relayout"
 FIT = "design-fit"
 CLEAR = "design-clear"
 CANCEL = "design-cancel"
+EXPORT_PNG = "design-export-png"
+EXPORT_SVG = "design-export-svg"
 GENERATOR = "design-generator"
 GEN_PARAMS = "design-generator-params"
 GEN_PARAM = "design-generator-param"  # dict id {"type": GEN_PARAM, "name": ...}
@@ -43,12 +54,13 @@ GEN_SEED = "design-seed"
 GENERATE = "design-generate"
 SAMPLE = "design-sample"
 LOAD_SAMPLE = "design-load-sample"
+UPLOAD = "design-upload"  # graph files, checkpoints and session files
 
-# ----------------------------------------------------------------- build & train
+# ----------------------------------------------------------------- training bar and curves
 DATASET = "train-dataset"
-DATASET_INFO = "train-dataset-info"
-MODEL_KIND = "train-model-kind"
-FFN_SIZES = "train-ffn-sizes"
+DATASET_CONFIRM = "train-dataset-confirm"  # asks before a data set change throws a trained model away
+ACTIVATION = "train-activation"
+INIT_SEED = "train-init-seed"
 OPTIMIZER = "train-optimizer"
 LR = "train-lr"
 BATCH = "train-batch"
@@ -60,15 +72,14 @@ PAUSE = "train-pause"
 STOP = "train-stop"
 RESET = "train-reset"
 TRAIN_ALERT = "train-alert"
-MODEL_INFO = "train-model-info"
+RUN_LINE = "train-run-line"  # "epoch 12 · loss 0.31 · test 89%"
 POLL = "train-poll"
 SEEN = "train-seen"  # dcc.Store: history records already drawn
-LOSS_FIG = "train-loss"
-ACC_FIG = "train-accuracy"
+CURVES_FIG = "train-curves"
+DETAIL_TABS = "detail-tabs"
 BOUNDARY_FIG = "train-boundary"
-BOUNDARY_BOX = "train-boundary-box"
 
-# ----------------------------------------------------------------- prune
+# ----------------------------------------------------------------- pruning card
 PRUNE_MODE = "prune-mode"
 PRUNE_SCOPE = "prune-scope"
 PRUNE_SLIDER = "prune-slider"
@@ -82,9 +93,9 @@ PRUNE_SUMMARY = "prune-summary"
 DENSITY_FIG = "prune-density"
 HIST_FIG = "prune-histogram"
 
-# ----------------------------------------------------------------- inspect
+# ----------------------------------------------------------------- inspect screen
 GRANULARITY = "inspect-granularity"
-INSPECT_MODEL = "inspect-model"  # which model the Inspect panel shows: the session's, or a conv sample
+INSPECT_MODEL = "inspect-model"  # which model the Inspect screen shows: the session's, or a conv sample
 SHOW_IO = "inspect-show-io"
 INSPECT_REFRESH = "inspect-refresh"
 DESIGN_VIEW = "inspect-design"
@@ -93,17 +104,15 @@ INSPECT_COUNTS = "inspect-counts"
 INSPECT_VERTEX = "inspect-vertex"
 INSPECT_ALERT = "inspect-alert"
 INSPECT_SOURCE = "inspect-source"
-DOWNLOAD = "inspect-download"
 DL_DESIGN_GRAPHML = "dl-design-graphml"
 DL_DESIGN_JSON = "dl-design-json"
 DL_EXTRACTED_GRAPHML = "dl-extracted-graphml"
 DL_EXTRACTED_JSON = "dl-extracted-json"
 DL_CHECKPOINT = "dl-checkpoint"
-UPLOAD = "design-upload"
+EXPORT_INSPECT_PNG = "inspect-export-png"
+EXPORT_INSPECT_SVG = "inspect-export-svg"
 
-# ----------------------------------------------------------------- lottery (reserved for the "Find a ticket" panel)
-TICKET_TAB = "tab-ticket"
-TICKET_PANEL = "ticket-panel"
+# ----------------------------------------------------------------- ticket screen
 TICKET_ROUNDS = "ticket-rounds"
 TICKET_RATE = "ticket-rate"  # percent of remaining weights pruned per round
 TICKET_OUTPUT_RATE = "ticket-output-rate"  # percent for the output layer
@@ -119,7 +128,6 @@ TICKET_PROGRESS = "ticket-progress"
 TICKET_POLL = "ticket-poll"
 TICKET_ACC_FIG = "ticket-accuracy"
 TICKET_DENSITY_FIG = "ticket-density"
-TICKET_FOLLOW = "ticket-follow"  # checklist: load each new ticket round into the model (Prune/Inspect follow)
+TICKET_FOLLOW = "ticket-follow"  # checklist: load each new ticket round into the model
 TICKET_ROUND = "ticket-round"  # dropdown of finished rounds
 TICKET_LOAD = "ticket-load"
-PREVIEW_VERSION = "prune-preview-version"  # dcc.Store: bumped when the previewed masks change

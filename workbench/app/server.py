@@ -1,20 +1,46 @@
-"""Serve the app from a thread of this process, for browser tests, benchmarks and screenshots.
+"""Serving the app: waitress for a class (:func:`make_server`), or from a thread for tests (:func:`serve_in_thread`).
 
-:func:`serve_in_thread` runs werkzeug's threaded server in a daemon thread, so
-the caller keeps the app (and its sessions) in reach while a headless browser
-drives it. :data:`CHROMIUM_ARGS` are the flags those callers launch Chromium with.
+The server is one process with a pool of ``threads`` request threads
+(waitress), because every tab's session and training thread live in this
+process's memory. :class:`ServerConfig` holds everything a server is started
+with (the command line fills it). Per-request access logging is off unless
+``access_log`` is set. :func:`serve_in_thread` runs the same waitress server
+in a daemon thread, so the caller keeps the app (and its sessions) in reach
+while a headless browser or a load test drives it. :data:`CHROMIUM_ARGS` are
+the flags those callers launch Chromium with.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dash import Dash
-from werkzeug.serving import make_server
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 
-__all__ = ["CHROMIUM_ARGS", "serve_in_thread"]
+if TYPE_CHECKING:
+    from dash import Dash
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "AccessLog",
+    "RequestJSON",
+    "ServerConfig",
+    "default_data_dir",
+    "make_server",
+    "serve_in_thread",
+]
+
+MiB = 2**20
+GiB = 2**30
 
 #: Headless Chromium flags for a shared machine without a GPU or a sandbox.
 CHROMIUM_ARGS = [
@@ -27,14 +53,162 @@ CHROMIUM_ARGS = [
 ]
 
 
+def default_data_dir() -> Path:
+    """Where sessions are kept on disk: ``$XDG_DATA_HOME/workbench``, else ``~/.local/share/workbench``.
+
+    The XDG data directory, not the working directory, so the installed ``workbench`` command finds
+    its sessions again wherever it is started from.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "workbench"
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a server runs.
+
+    Attributes:
+        host: the interface to listen on (127.0.0.1: this machine only).
+        port: the port (0 picks a free one).
+        threads: request threads; a request waits for a free one.
+        data_dir: where idle sessions are kept on disk (see :class:`~workbench.app.store.SessionStore`).
+        memory_budget: bytes of sessions kept in memory before idle ones go to disk.
+        training_slots: training jobs that run at once; the others queue (default: one per core).
+        access_log: log one line per request (logger ``workbench.access``).
+        connection_limit: open connections at once (each browser tab keeps a few).
+        max_request_bytes: the largest request body; larger ones get HTTP 413 before the app reads them
+            (default: room for the largest upload the limits allow, base64-encoded).
+        limits: the size limits of requests (a :class:`workbench.limits.Limits`), or None for the defaults.
+        sample: the sample model new sessions open on (None: the first).
+        debug: Dash's debug mode, on Dash's development server instead of waitress.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8050
+    threads: int = 16
+    data_dir: Path = field(default_factory=default_data_dir)
+    memory_budget: int = 2 * GiB
+    training_slots: int = field(default_factory=_cores)
+    access_log: bool = False
+    connection_limit: int = 500
+    max_request_bytes: int | None = None
+    limits: Any = None
+    sample: str | None = None
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "memory_budget", "training_slots", "connection_limit", "max_request_bytes"):
+            value = getattr(self, name)
+            if value is None and name == "max_request_bytes":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"the server's {name} must be a positive int, not {value!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"the port must be an int from 0 to 65535, not {self.port!r}")
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+
+    @property
+    def request_bytes(self) -> int:
+        """The largest request body: ``max_request_bytes``, or a base64-encoded largest upload plus 1 MiB."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        upload = getattr(self.limits, "max_upload_bytes", 16 * MiB)
+        return upload * 4 // 3 + MiB
+
+    def replace(self, **changes) -> ServerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+class AccessLog:
+    """WSGI middleware: one log line per request (client, method, path, status, milliseconds).
+
+    Args:
+        app: the WSGI application to wrap.
+        logger: where the lines go (INFO).
+    """
+
+    def __init__(self, app: Callable, logger: logging.Logger | None = None) -> None:
+        self.app = app
+        self.log = logger or logging.getLogger("workbench.access")
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        start = time.perf_counter()
+        status: list[str] = []
+
+        def record(code: str, headers: list, *exc_info) -> Callable:
+            status.append(code.split(" ", 1)[0])
+            return start_response(code, headers, *exc_info)
+
+        try:
+            return self.app(environ, record)
+        finally:
+            self.log.info(
+                "%s %s %s %s %.1f ms",
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", "-"),
+                environ.get("PATH_INFO", "-"),
+                status[0] if status else "-",
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+def make_server(app: Dash, config: ServerConfig):
+    """A waitress server of ``app`` as ``config`` says, bound and ready to ``run()``.
+
+    Returns:
+        the waitress server: ``server.run()`` serves until interrupted, ``server.effective_port`` is
+        the port, ``server.close()`` closes the socket.
+
+    Raises:
+        OSError: the address is in use or not available.
+    """
+    from waitress.server import create_server
+
+    wsgi = AccessLog(app.server) if config.access_log else app.server
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load is expected
+    return create_server(
+        wsgi,
+        host=config.host,
+        port=config.port,
+        threads=config.threads,
+        connection_limit=config.connection_limit,
+        max_request_body_size=config.request_bytes,
+        channel_timeout=120,
+        ident="workbench",
+        expose_tracebacks=False,
+    )
+
+
+def _stop(server, thread: threading.Thread) -> None:
+    """End ``server.run()`` in ``thread``: its loop ends once no socket is left to watch."""
+
+    def close_all() -> None:  # runs in the server's loop thread, woken by the trigger
+        for channel in list(server._map.values()):
+            if channel is not server.trigger:
+                channel.close()  # the listening socket and open keep-alive connections
+        server.trigger.close()
+
+    server.trigger.pull_trigger(close_all)
+    thread.join(timeout=10)
+    server.task_dispatcher.shutdown(timeout=5)
+
+
 @contextmanager
-def serve_in_thread(app: Dash, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` from a daemon thread for the duration of the ``with`` block.
+def serve_in_thread(
+    app: Dash, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8, **config: Any
+) -> Iterator[str]:
+    """Serve ``app`` with waitress from a daemon thread for the duration of the ``with`` block.
 
     Args:
         app: the Dash app (see :func:`~workbench.app.create_app`).
         host: the address to listen on.
         port: the port; 0 picks a free one.
+        threads: request threads.
+        config: other fields of :class:`ServerConfig` (``access_log``, ``max_request_bytes``...).
 
     Returns:
         A context manager that yields the app's URL, e.g. ``"http://127.0.0.1:41234/"``,
@@ -44,12 +218,21 @@ def serve_in_thread(app: Dash, host: str = "127.0.0.1", port: int = 0) -> Iterat
         >>> with serve_in_thread(create_app()) as url:
         ...     page.goto(url)
     """
-    server = make_server(host, port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="workbench-server", daemon=True)
+    server = make_server(app, ServerConfig(host=host, port=port, threads=threads, **config))
+    thread = threading.Thread(target=server.run, name="workbench-server", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_port}/"
+        yield f"http://{host}:{server.effective_port}/"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        _stop(server, thread)
+
+
+class RequestJSON(DefaultJSONProvider):
+    """Flask's JSON provider, except that a request body nested too deeply for Python's parser is a
+    400 Bad Request naming the problem, not a RecursionError and an HTTP 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise BadRequest("the request's JSON is nested too deeply") from None

@@ -1,13 +1,19 @@
 """Graph files and model checkpoints.
 
 * :mod:`workbench.io.graphs`: graphs as GraphML or node-link JSON, with node
-  labels (ints, strings, tuples), attributes and node order kept exactly.
+  labels (ints, strings, tuples; :mod:`workbench.io.labels`), attributes and
+  node order kept exactly; GraphML is read by :mod:`workbench.io.graphml_reader`.
 * :mod:`workbench.io.checkpoints`: ``MaskedDeepFFN`` / ``MaskedDeepDAN``
   checkpoints (architecture, weights, bool masks, metadata) that load with
-  ``torch.load(weights_only=True)``, so reading one never runs code.
+  ``torch.load(weights_only=True)``, so reading one never runs code, and carry
+  a checksum (:mod:`workbench.io.checksum`), so a corrupted one is refused.
+* :mod:`workbench.io.jsonsafe`: JSON from untrusted input, its nesting
+  measured before it is parsed.
 
 Malformed input raises :class:`~workbench.errors.GraphFileError` or
-:class:`~workbench.errors.CheckpointError` naming the problem and the file.
+:class:`~workbench.errors.CheckpointError` naming the problem and the file;
+input over the size limits (:class:`~workbench.limits.Limits`) raises
+:class:`~workbench.errors.LimitError` before it is parsed or built.
 
 Example:
     >>> from workbench import io as wbio
@@ -21,6 +27,7 @@ from workbench.io.checkpoints import (
     ACTIVATIONS,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    checkpoint_checksum,
     checkpoint_from_bytes,
     checkpoint_to_bytes,
     load_checkpoint,
@@ -48,6 +55,7 @@ __all__ = [
     "GRAPH_FORMATS",
     "LABEL_ATTRIBUTE",
     "GraphFormat",
+    "checkpoint_checksum",
     "checkpoint_from_bytes",
     "checkpoint_to_bytes",
     "decode_label",

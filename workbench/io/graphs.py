@@ -21,24 +21,42 @@ In both formats int, str and tuple labels survive a round trip exactly, as do
 str/int/float/bool node, edge and graph attributes, the node order and the
 edge order. A directed file loads as ``nx.DiGraph``, an undirected one as
 ``nx.Graph`` (orient it with :func:`workbench.graph.to_dag`). Anything
-unreadable raises :class:`GraphFileError` naming the problem and the file.
+unreadable raises :class:`GraphFileError` naming the problem and the file:
+among others a GraphML node without an ``id`` or an edge without a ``source``
+or ``target``, a node-link ``"directed"`` or ``"multigraph"`` that is not a
+JSON ``true``/``false``, and JSON (a node-link file, a ``wb_label``) nested
+deeper than ``max_json_depth``.
+
+Reading is bounded by :class:`~workbench.limits.Limits` (default
+:data:`~workbench.limits.DEFAULT_LIMITS`): the file's bytes are checked before
+it is parsed, its XML elements or JSON values (counted with a byte scan) and
+its vertex and edge tags or entries before the graph is built; a file over a
+limit raises :class:`~workbench.errors.LimitError` naming the limit.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import os
-import xml.etree.ElementTree as ET
-from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import networkx as nx
 
 from workbench.errors import GraphFileError
 from workbench.graph import check_dag
+from workbench.io import jsonsafe
+from workbench.io.graphml_reader import read_graphml_bytes
+from workbench.io.labels import (
+    LABEL_ATTRIBUTE,
+    decode_label,
+    encode_label,
+    file_note,
+    json_label,
+    short_repr,
+)
+from workbench.limits import DEFAULT_LIMITS, Limits, check_graph_size, check_upload_bytes, check_upload_elements
 
 __all__ = [
     "GRAPH_FORMATS",
@@ -55,46 +73,7 @@ __all__ = [
 
 GraphFormat = Literal["graphml", "json"]
 GRAPH_FORMATS: tuple[str, ...] = ("graphml", "json")
-#: GraphML node attribute holding the node's label as JSON text.
-LABEL_ATTRIBUTE = "wb_label"
 _SCALARS = (str, int, float, bool)
-
-
-# ------------------------------------------------------------------------- labels
-
-
-def encode_label(label: Hashable) -> Any:
-    """A node label as a JSON value: tuples become lists, recursively.
-
-    Raises:
-        GraphFileError: the label holds something other than str, int, float,
-            bool, None or tuples of those.
-    """
-    if label is None or isinstance(label, _SCALARS):
-        if isinstance(label, float) and not math.isfinite(label):
-            raise GraphFileError(f"node label {label!r} is not a finite number")
-        return label
-    if isinstance(label, tuple):
-        return [encode_label(x) for x in label]
-    raise GraphFileError(f"node label {label!r} of type {type(label).__name__} cannot be stored in a graph file")
-
-
-def decode_label(value: Any) -> Hashable:
-    """Inverse of :func:`encode_label`: lists become tuples, recursively.
-
-    Raises:
-        GraphFileError: ``value`` is a JSON object (not a possible label).
-    """
-    if isinstance(value, list):
-        return tuple(decode_label(x) for x in value)
-    if isinstance(value, dict):
-        raise GraphFileError(f"a JSON object {value!r} is not a node label")
-    return value
-
-
-def file_note(name: str | None) -> str:
-    """`` in <name>`` for error messages, or nothing."""
-    return f" in {name}" if name else ""
 
 
 def format_of(path: str | os.PathLike) -> GraphFormat:
@@ -220,13 +199,17 @@ def _to_graphml(graph: nx.Graph) -> bytes:
 # ------------------------------------------------------------------------- reading
 
 
-def graph_from_bytes(data: bytes, fmt: GraphFormat | str, *, name: str | None = None) -> nx.Graph:
+def graph_from_bytes(
+    data: bytes, fmt: GraphFormat | str, *, name: str | None = None, limits: Limits | None = None
+) -> nx.Graph:
     """Read a graph written by :func:`graph_to_bytes` (or another GraphML/node-link writer).
 
     Args:
         data: the file's bytes.
         fmt: ``"graphml"`` or ``"json"``.
         name: the file name, used in error messages.
+        limits: size limits checked before parsing and before building
+            (default :data:`~workbench.limits.DEFAULT_LIMITS`).
 
     Returns:
         ``nx.DiGraph`` for a directed file, ``nx.Graph`` for an undirected
@@ -235,95 +218,71 @@ def graph_from_bytes(data: bytes, fmt: GraphFormat | str, *, name: str | None = 
     Raises:
         GraphFileError: empty or malformed data, or not a graph; the message
             names the problem and ``name``.
+        LimitError: more bytes, elements, vertices or edges than ``limits`` allow.
     """
     fmt = _check_format(fmt)
+    limits = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(data, bytes | bytearray | memoryview):
         raise GraphFileError(f"expected bytes{file_note(name)}, got {type(data).__name__}")
+    check_upload_bytes(len(data), limits, name=name)
     data = bytes(data)
     if not data.strip():
         raise GraphFileError(f"the graph file{file_note(name)} is empty")
-    graph = _from_json(data, name) if fmt == "json" else _from_graphml(data, name)
-    return graph
+    if fmt == "json":
+        return _from_json(data, name, limits)
+    return read_graphml_bytes(data, name, limits)
 
 
-def _from_json(data: bytes, name: str | None) -> nx.Graph:
+def _flag(doc: dict, key: str, default: bool, where: str) -> bool:
+    """``doc[key]`` as a JSON boolean (``true``/``false``), ``default`` when absent."""
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise GraphFileError(f"{key!r}{where} must be true or false, got {short_repr(value)}")
+    return value
+
+
+def _from_json(data: bytes, name: str | None, limits: Limits = DEFAULT_LIMITS) -> nx.Graph:
     where = file_note(name)
+    check_upload_elements(jsonsafe.json_elements(data), limits, name=name)
     try:
-        doc = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GraphFileError(f"the graph file{where} is not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise GraphFileError(f"invalid JSON{where}: {exc}") from exc
+    doc = jsonsafe.loads(text, error=GraphFileError, what=f"the graph file{where}", limits=limits)
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
         raise GraphFileError(f"not a node-link graph{where}: expected a JSON object with a 'nodes' list")
     edges = doc.get("edges", doc.get("links", []))
     if not isinstance(edges, list):
         raise GraphFileError(f"not a node-link graph{where}: 'edges' must be a list")
-    if doc.get("multigraph"):
+    if _flag(doc, "multigraph", False, where):
         raise GraphFileError(f"the graph{where} is a multigraph; parallel edges are not supported")
+    directed = _flag(doc, "directed", True, where)
     attrs = doc.get("graph", {})
     if not isinstance(attrs, dict):
         raise GraphFileError(f"not a node-link graph{where}: 'graph' must be an object")
-    graph = nx.DiGraph() if doc.get("directed", True) else nx.Graph()
+    check_graph_size(len(doc["nodes"]), len(edges), limits, what=f"the graph{where}")
+    graph = nx.DiGraph() if directed else nx.Graph()
     graph.graph.update(attrs)
     for i, node in enumerate(doc["nodes"]):
         if not isinstance(node, dict) or "id" not in node:
-            raise GraphFileError(f"node #{i}{where} must be an object with an 'id', got {node!r}")
-        label = _json_label(node["id"], f"node #{i}", where)
+            raise GraphFileError(f"node #{i}{where} must be an object with an 'id', got {short_repr(node)}")
+        label = json_label(node["id"], f"node #{i}", where)
         if label in graph:
             raise GraphFileError(f"node {label!r} appears twice{where}")
         graph.add_node(label, **{k: v for k, v in node.items() if k != "id"})
     for i, edge in enumerate(edges):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
-            raise GraphFileError(f"edge #{i}{where} must be an object with 'source' and 'target', got {edge!r}")
-        u = _json_label(edge["source"], f"edge #{i}", where)
-        v = _json_label(edge["target"], f"edge #{i}", where)
+            raise GraphFileError(
+                f"edge #{i}{where} must be an object with 'source' and 'target', got {short_repr(edge)}"
+            )
+        u = json_label(edge["source"], f"edge #{i}", where)
+        v = json_label(edge["target"], f"edge #{i}", where)
         for end in (u, v):
             if end not in graph:
                 raise GraphFileError(f"edge #{i} ({u!r} -> {v!r}){where} names the unknown node {end!r}")
         if graph.has_edge(u, v):
             raise GraphFileError(f"edge {u!r} -> {v!r} appears twice{where}; parallel edges are not supported")
         graph.add_edge(u, v, **{k: val for k, val in edge.items() if k not in ("source", "target")})
-    return graph
-
-
-def _json_label(value: Any, what: str, where: str) -> Hashable:
-    try:
-        label = decode_label(value)
-        hash(label)
-    except (GraphFileError, TypeError) as exc:
-        raise GraphFileError(f"{what}{where} has an unusable id {value!r}: {exc}") from exc
-    return label
-
-
-def _from_graphml(data: bytes, name: str | None) -> nx.Graph:
-    where = file_note(name)
-    try:
-        raw = nx.read_graphml(io.BytesIO(data))
-    except ET.ParseError as exc:
-        raise GraphFileError(f"invalid XML{where}: {exc}") from exc
-    except (nx.NetworkXError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise GraphFileError(f"invalid GraphML{where}: {exc}") from exc
-    if raw.is_multigraph():
-        raise GraphFileError(f"the graph{where} has parallel edges, which are not supported")
-    labels = {}
-    for node, attrs in raw.nodes(data=True):
-        if LABEL_ATTRIBUTE not in attrs:
-            labels[node] = node
-            continue
-        text = attrs[LABEL_ATTRIBUTE]
-        try:
-            labels[node] = _json_label(json.loads(str(text)), f"vertex {node!r}", where)
-        except json.JSONDecodeError as exc:
-            raise GraphFileError(f"vertex {node!r}{where} has a malformed {LABEL_ATTRIBUTE} {text!r}: {exc}") from exc
-    if len(set(labels.values())) != len(labels):
-        raise GraphFileError(f"two vertices{where} have the same {LABEL_ATTRIBUTE}")
-    graph = nx.DiGraph() if raw.is_directed() else nx.Graph()
-    graph.graph.update({k: v for k, v in raw.graph.items() if not (k in ("node_default", "edge_default") and v == {})})
-    graph.add_nodes_from(
-        (labels[v], {k: x for k, x in attrs.items() if k != LABEL_ATTRIBUTE}) for v, attrs in raw.nodes(data=True)
-    )
-    graph.add_edges_from((labels[u], labels[v], attrs) for u, v, attrs in raw.edges(data=True))
     return graph
 
 
@@ -340,15 +299,19 @@ def save_graph(graph: nx.Graph, path: str | os.PathLike) -> None:
         raise GraphFileError(f"cannot write {os.fspath(path)!r}: {exc}") from exc
 
 
-def load_graph(path: str | os.PathLike, *, require_dag: bool = False) -> nx.Graph:
+def load_graph(path: str | os.PathLike, *, require_dag: bool = False, limits: Limits | None = None) -> nx.Graph:
     """Read a graph file written by :func:`save_graph` (format from the suffix).
 
     Args:
         path: a ``.graphml`` or ``.json`` file.
         require_dag: also run :func:`workbench.graph.check_dag` on the result.
+        limits: size limits (default :data:`~workbench.limits.DEFAULT_LIMITS`;
+            :meth:`~workbench.limits.Limits.unlimited` for large trusted files).
+            The file's size is checked before it is read.
 
     Raises:
         GraphFileError: unknown suffix, missing file, malformed content.
+        LimitError: a file over ``limits``.
         GraphError, CycleError, EmptyGraphError: with ``require_dag``, the
             graph is undirected, empty or cyclic.
 
@@ -358,11 +321,13 @@ def load_graph(path: str | os.PathLike, *, require_dag: bool = False) -> nx.Grap
         [(0, 0), (0, 1), (1, 0), (1, 1)]
     """
     fmt = format_of(path)
+    limits = DEFAULT_LIMITS if limits is None else limits
     try:
+        check_upload_bytes(Path(path).stat().st_size, limits, name=Path(path).name)
         data = Path(path).read_bytes()
     except OSError as exc:
         raise GraphFileError(f"cannot read {os.fspath(path)!r}: {exc}") from exc
-    graph = graph_from_bytes(data, fmt, name=Path(path).name)
+    graph = graph_from_bytes(data, fmt, name=Path(path).name, limits=limits)
     if require_dag:
         check_dag(graph)
     return graph

@@ -14,13 +14,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from workbench.jobs import BackgroundJob
+from workbench.jobs import BackgroundJob, SlotPool
 from workbench.lottery.imp import LotteryConfig, iterate_lottery, runs_in
 from workbench.lottery.results import LotteryResult, RoundResult
 
 __all__ = ["LotteryRunner", "RunnerState"]
 
-RunnerState = Literal["idle", "running", "stopped", "finished", "failed"]
+RunnerState = Literal["idle", "queued", "running", "stopped", "finished", "failed"]
 
 
 class LotteryRunner(BackgroundJob):
@@ -28,9 +28,11 @@ class LotteryRunner(BackgroundJob):
 
     States: ``"idle"`` -> ``"running"`` -> ``"finished"``, ``"stopped"``
     (:meth:`stop`) or ``"failed"`` (see :attr:`error`). A runner runs once.
+    With ``slots`` whose slots are all taken, it is ``"queued"`` until one frees.
 
     Args:
         model, data, config, device: as for :func:`~workbench.lottery.imp.iterate_lottery`.
+        slots: the :class:`~workbench.jobs.SlotPool` shared with the server's trainers (None: no bound).
 
     Example:
         >>> runner = LotteryRunner(model, load_dataset("digits"), LotteryConfig(rounds=3))
@@ -40,11 +42,18 @@ class LotteryRunner(BackgroundJob):
     """
 
     def __init__(
-        self, model: nn.Module, data, config: LotteryConfig, *, device: torch.device | str | None = None
+        self,
+        model: nn.Module,
+        data,
+        config: LotteryConfig,
+        *,
+        device: torch.device | str | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         super().__init__(
             name="workbench-lottery",
             started_before="this lottery run was started before (state {state!r}); make a new one",
+            slots=slots,
         )
         self.config = config
         self._model, self._data, self._device = model, data, device

@@ -14,11 +14,14 @@ Two layers share this behaviour through :class:`MaskedLayer`:
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.errors import MaskError
+from workbench.errors import MaskError, PruningError
 from workbench.sparse.kernels import SPARSE_THRESHOLD, MaskState, masked_linear
 
 __all__ = ["MaskedEdgeLayer", "MaskedLayer", "MaskedLinearLayer", "as_bool_mask"]
@@ -159,12 +162,38 @@ class MaskedLayer:
         self.weight.masked_fill_(~self.mask, 0.0)
 
     @torch.no_grad()
+    def check_recompute(self, theta: float, name: str = "") -> None:
+        """Raise unless :meth:`recompute_mask` can run with ``theta`` (``name`` labels the layer in messages).
+
+        Raises:
+            PruningError: ``theta`` is not a finite non-negative number, or the
+                weight holds NaN or inf (which no threshold can rank).
+        """
+        if isinstance(theta, bool) or not isinstance(theta, numbers.Real) or not math.isfinite(theta) or theta < 0:
+            raise PruningError(f"theta must be a finite non-negative number, got {theta!r}")
+        weight = self.weight.detach()
+        finite = torch.isfinite(weight)
+        if not bool(finite.all()):
+            bad = int(weight.numel() - finite.sum())
+            what = f"layer {name!r}" if name else f"{type(self).__name__} {tuple(weight.shape)}"
+            raise PruningError(
+                f"{what} has {bad} non-finite weight{'s' if bad != 1 else ''} (NaN or inf); "
+                "recompute_mask cannot threshold them"
+            )
+
+    @torch.no_grad()
     def recompute_mask(self, theta: float = DEFAULT_THETA) -> None:
         """Mask every weight with ``|w| <= theta``; already masked weights stay masked.
 
         Reviving weights needs an explicit :meth:`reset_mask`.
+
+        Raises:
+            PruningError: ``theta`` is not a finite non-negative number, or the
+                weight holds NaN or inf (see :meth:`check_recompute`); the mask
+                is unchanged then.
         """
-        self.set_mask(self.mask & (self.weight.abs() > theta))
+        self.check_recompute(theta)
+        self.set_mask(self.mask & (self.weight.detach().abs() > theta))
 
     def reset_mask(self) -> None:
         """Turn every connection of the layer on again."""

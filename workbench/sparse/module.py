@@ -41,8 +41,17 @@ class MaskableModule(nn.Module):
             layer.apply_mask()
 
     def recompute_mask(self, theta: float = DEFAULT_THETA) -> None:
-        """Mask every weight with ``|w| <= theta`` in every layer; masked weights stay masked."""
-        for layer in maskable_layers(self):
+        """Mask every weight with ``|w| <= theta`` in every layer; masked weights stay masked.
+
+        Raises:
+            PruningError: ``theta`` is not a finite non-negative number, or a
+                layer (named in the message) holds NaN or inf weights; no mask
+                changes then.
+        """
+        layers = list(named_maskable_layers(self))
+        for name, layer in layers:  # every layer is checked before any mask changes
+            layer.check_recompute(theta, name)
+        for _, layer in layers:
             layer.recompute_mask(theta)
 
     def reset_mask(self) -> None:

@@ -6,7 +6,7 @@ import threading
 
 from torch import nn
 
-from workbench.jobs import BackgroundJob, JobState
+from workbench.jobs import BackgroundJob, JobState, SlotPool
 from workbench.training.datasets import Dataset
 from workbench.training.loop import Record, StepCallback, TrainConfig, _Run
 
@@ -28,12 +28,16 @@ class Trainer(BackgroundJob):
     (all epochs done), ``"stopped"`` (:meth:`stop`) or ``"failed"`` (see
     :attr:`error`; the model keeps its weights and masks). A trainer runs
     once; to go on, make a new one on the same model (a fine-tune is just a
-    Trainer on a pruned model).
+    Trainer on a pruned model). With ``slots`` whose slots are all taken,
+    :meth:`start` leads to ``"queued"`` (see :attr:`queue_position`) until a
+    slot frees; :meth:`stop` on a queued trainer takes it out of the queue.
 
     Args:
         model, dataset, config, steps, epochs: as for :func:`train`.
         on_step: ``on_step(step, loss)`` called in the thread after every step,
             without the lock; returning ``False`` stops training.
+        slots: the :class:`~workbench.jobs.SlotPool` shared by the server's
+            training jobs (None: start at once, whatever else runs).
 
     Example:
         >>> trainer = Trainer(model, load_dataset("moons"), TrainConfig(epochs=50))
@@ -51,6 +55,7 @@ class Trainer(BackgroundJob):
         steps: int | None = None,
         epochs: int | None = None,
         on_step: StepCallback | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         self.model, self.dataset = model, dataset
         self.config = TrainConfig() if config is None else config
@@ -59,6 +64,7 @@ class Trainer(BackgroundJob):
         super().__init__(
             name="workbench-trainer",
             started_before="this trainer was already started (state {state!r}); make a new Trainer",
+            slots=slots,
         )
         self.lock = threading.RLock()
         self._history: list[Record] = []

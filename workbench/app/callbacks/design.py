@@ -1,350 +1,343 @@
-"""Design panel: editing the drawn graph on the canvas, generators, samples and file uploads.
+"""The canvas and the design sidebar: edits, generators, samples, files, and the canvas drawing itself.
 
-One callback owns the canvas's elements: every edit goes through
-:func:`apply_design_action`, a pure dispatcher on the session, so the order of
-edits is the order of clicks and a refused edit changes nothing.
+One callback owns every edit (:func:`~workbench.app.state.actions.apply_design_action`),
+so the order of edits is the order of clicks and a refused edit changes
+nothing. The canvas is redrawn from the session: elements when the drawn graph
+changed (a new design, or new inputs and outputs for another data set), and
+otherwise only the mask codes (:data:`ids.MASKS`), which ``assets/workbench.js``
+writes into the elements' data. A graph too large for Cytoscape is shown as a
+picture drawn on the server, which the mask codes recolour.
 """
 
 from __future__ import annotations
 
-import base64
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
-import networkx as nx
-from dash import ALL, Input, Output, State, ctx, html, no_update
-
-from workbench import io as wbio
 from workbench.app import ids
-from workbench.app.callbacks.common import alert, error_message
-from workbench.app.elements import (
-    LARGE_GRAPH,
+from workbench.app.callbacks.edge import export_image, session_callback
+from workbench.app.generators import GENERATORS
+from workbench.app.state.actions import apply_design_action
+from workbench.app.state.session import Session
+from workbench.app.state.start import default_sample
+from workbench.app.views.elements import (
     OVERVIEW_GRAPH,
-    design_stylesheet,
+    canvas_stylesheet,
     graph_to_elements,
+    is_large,
     node_id,
     parse_node_id,
 )
-from workbench.app.generators import GENERATORS, generate
-from workbench.app.panels import PRESET
-from workbench.app.raster import png_data_uri
-from workbench.app.session import Session
-from workbench.errors import GraphError, GraphFileError, WorkbenchError
-from workbench.graph import to_dag
-from workbench.sparse import MaskedDeepDAN
+from workbench.app.views.raster import Raster
+from workbench.app.views.widgets import alert, number_input
+from workbench.app.views.workbench import PRESET, vertex_card
+from workbench.errors import WorkbenchError
 
-__all__ = ["apply_design_action", "load_upload", "register"]
+__all__ = ["canvas_outputs", "card_outputs", "mask_outputs", "register"]
 
-
-def load_upload(session: Session, contents: str, filename: str) -> str:
-    """Replace the design with an uploaded graph file or checkpoint; returns what was loaded.
-
-    Raises:
-        GraphFileError, CheckpointError, GraphError: the file is unreadable or not a DAG; nothing changes.
-    """
-    if not contents or "," not in contents:
-        raise GraphFileError(f"{filename!r} is empty or not a file")
-    data = base64.b64decode(contents.split(",", 1)[1])
-    name = filename or "upload"
-    if name.lower().endswith((".pt", ".pth", ".ckpt")):
-        model, extra = wbio.checkpoint_from_bytes(data, name=name)
-        if not isinstance(model, MaskedDeepDAN):
-            raise GraphFileError(f"{name!r} holds a {type(model).__name__}; only DAN checkpoints carry a graph")
-        session.design.replace(model.structure)
-        session.workspace.set_model(model, dataset=extra.get("dataset"), note=f"checkpoint {name}")
-        return f"Loaded the model and graph of {name}."
-    graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name))
-    session.design.replace(graph)
-    return f"Loaded {name}: {graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges."
-
-
-def _connect_tap(session: Session, tapped) -> str | None:
-    """Tap logic: the first tap arms a source, the second connects; tapping the source again cancels."""
-    if session.pending is None or session.pending not in session.design.graph:
-        session.pending = tapped
-        return None
-    source, session.pending = session.pending, None
-    if source == tapped:
-        return None
-    session.design.connect(source, tapped)
-    return None
-
-
-def apply_design_action(session: Session, action: str, payload: dict) -> tuple[str | None, bool]:
-    """Apply one design action to ``session``; returns (a message to show, whether the model changed).
-
-    Actions: ``tap`` (payload ``node``; ``time`` and ``page``: its time stamp and page load id),
-    ``menu`` (``item``, ``node``, ``edge``, ``x``, ``y``),
-    ``add``, ``delete`` (``nodes``, ``edges``), ``undo``, ``redo``, ``relayout``, ``clear``,
-    ``cancel``, ``generate`` (``generator``, ``values``, ``seed``), ``sample`` (``name``),
-    ``upload`` (``contents``, ``filename``).
-
-    Raises:
-        WorkbenchError: the action is refused; the session is unchanged.
-    """
-    design = session.design
-    if action == "tap":
-        stamp, page = payload.get("time"), payload.get("page")
-        last_page, last_stamp = session.last_tap or (None, None)
-        if stamp is not None and page == last_page and last_stamp is not None and stamp <= last_stamp:
-            return None, False  # an older tap of this page load that reached the server after a newer one
-        if stamp is not None:
-            session.last_tap = (page, stamp)  # stamps count from the page load: compare within one
-        return _connect_tap(session, payload["node"]), False
-    if action == "menu":
-        item = payload.get("item")
-        if item == "connect-from":
-            session.pending = payload["node"]
-        elif item == "connect-to":
-            source, session.pending = session.pending, None
-            if source is None:
-                return "Choose “Connect from here” on the source vertex first.", False
-            design.connect(source, payload["node"])
-        elif item == "delete":
-            edge = payload.get("edge")
-            design.delete(
-                [payload["node"]] if edge is None and payload.get("node") is not None else [], [edge] if edge else []
-            )
-        elif item == "add-vertex":
-            design.add_vertex((payload.get("x", 0.0), payload.get("y", 0.0)))
-        elif item == "relayout":
-            design.relayout()
-        return None, False
-    session.pending = None
-    if action == "add":
-        design.add_vertex()
-    elif action == "delete":
-        if not design.delete(payload.get("nodes", []), payload.get("edges", [])):
-            return "Select vertices or edges first (tap, or shift-drag a box).", False
-    elif action == "undo":
-        design.undo()
-    elif action == "redo":
-        design.redo()
-    elif action == "relayout":
-        design.relayout()
-    elif action == "clear":
-        design.clear()
-    elif action == "generate":
-        graph = generate(payload["generator"], payload["values"], payload.get("seed"))
-        design.replace(graph)
-        return f"Generated {GENERATORS[payload['generator']].title}: {graph.number_of_nodes()} vertices.", False
-    elif action == "sample":
-        from workbench import samples
-
-        sample = samples.load_sample(payload["name"])
-        if sample.kind != "graph":
-            raise GraphError(f"{sample.name!r} is a convolutional sample: open it in the Inspect panel")
-        design.replace(sample.graph)
-        session.workspace.set_model(sample.model, dataset=sample.metadata.get("dataset"), note=f"sample {sample.name}")
-        return f"Loaded sample {sample.name!r} with its trained model.", True
-    elif action == "upload":
-        message = load_upload(session, payload["contents"], payload["filename"])
-        return message, "checkpoint" in session.workspace.note
-    return None, False
-
-
+#: Triggers of the design callback and the action each one means.
 TRIGGERS = {
     ids.ADD_VERTEX: "add",
     ids.DELETE: "delete",
     ids.UNDO: "undo",
     ids.REDO: "redo",
-    ids.RELAYOUT: "relayout",
     ids.CLEAR: "clear",
     ids.CANCEL: "cancel",
     ids.GENERATE: "generate",
     ids.LOAD_SAMPLE: "sample",
     ids.UPLOAD: "upload",
-    ids.OPEN_CANVAS: "open_canvas",
 }
-#: Actions that replace the whole design: a large new design is shown as an overview first.
-NEW_DESIGN = {"generate", "sample", "upload", "clear"}
-#: Actions after which the view is fitted to the graph again.
-REFIT = {"generate", "sample", "upload", "relayout", "fit", "open_canvas"}
+#: Outputs of every callback that redraws the canvas.
+CANVAS_OUTPUTS = {
+    "elements": Output(ids.CANVAS, "elements", allow_duplicate=True),
+    "stylesheet": Output(ids.CANVAS, "stylesheet", allow_duplicate=True),
+    "layout": Output(ids.CANVAS, "layout", allow_duplicate=True),
+    "canvas_key": Output(ids.CANVAS_KEY, "data", allow_duplicate=True),
+    "overview": Output(ids.OVERVIEW, "src", allow_duplicate=True),
+    "overview_style": Output(ids.OVERVIEW_BOX, "style", allow_duplicate=True),
+    "overview_text": Output(ids.OVERVIEW_TEXT, "children", allow_duplicate=True),
+    "masks": Output(ids.MASKS, "data", allow_duplicate=True),
+    "card": Output(ids.VERTEX_CARD, "children", allow_duplicate=True),
+    "card_class": Output(ids.VERTEX_CARD, "className", allow_duplicate=True),
+    "hint": Output(ids.DESIGN_HINT, "children", allow_duplicate=True),
+}
 
 
-def _payload(
-    trigger,
-    tap,
-    menu,
-    selected_nodes,
-    selected_edges,
-    generator,
-    param_values,
-    param_ids,
-    seed,
-    sample,
-    contents,
-    filename,
-    page=None,
-) -> tuple[str, dict]:
-    if trigger == ids.CANVAS and ctx.triggered_prop_ids and "contextMenuData" in next(iter(ctx.triggered_prop_ids)):
-        payload = {"item": menu.get("menuItemId"), "x": menu.get("x", 0.0), "y": menu.get("y", 0.0), "node": None}
+def _drawn_size(session: Session) -> int:
+    canvas = session.canvas()
+    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges()
+
+
+def _overview(session: Session) -> bool:
+    return _drawn_size(session) > OVERVIEW_GRAPH and not session.canvas_opened
+
+
+def _raster(session: Session) -> Raster:
+    canvas = session.canvas()
+    cached = session.cache.get("raster")
+    if cached is None or cached[0] != canvas.key:
+        roles = [str(session.canvas().graph.nodes[v].get("role", "")) for v in canvas.graph.nodes]
+        cached = (canvas.key, Raster(canvas.drawing, roles))
+        session.cache["raster"] = cached
+    return cached[1]
+
+
+def mask_outputs(session: Session) -> dict:
+    """The mask codes for the canvas (or the recoloured picture of a large graph)."""
+    codes = session.mask_codes()
+    canvas = session.canvas()
+    if _overview(session):
+        return {"overview": _raster(session).data_uri(*(codes or (None, None)))}
+    if codes is None:
+        return {"masks": {"key": str(canvas.key), "codes": "", "dead": ""}}
+    return {"masks": {"key": str(canvas.key), "codes": codes[0], "dead": codes[1]}}
+
+
+def _hint(session: Session) -> str:
+    if session.pending is not None and session.pending in session.design.graph:
+        return f"Connecting from {session.pending!r}: tap the target vertex (tap it again or press Esc to cancel)."
+    ws = session.workspace
+    if ws.model is not None and ws.fits() and not session.design_matches_model() and not ws.is_ffn():
+        return "The design has changed since the model was built: ⟳ Build (or ▶ Start) to train it."
+    if ws.model is None and session.design.graph.number_of_nodes():
+        return "No model yet: ▶ Start builds the design's network and trains it."
+    return ""
+
+
+def canvas_outputs(session: Session, last_key, *, refit: bool = False) -> dict:
+    """Everything the canvas shows, redrawing elements only when the drawn graph changed since ``last_key``."""
+    canvas = session.canvas()
+    overview = _overview(session)
+    key = f"{canvas.key}|{'picture' if overview else 'canvas'}"
+    large = is_large(canvas.graph.number_of_nodes(), canvas.graph.number_of_edges())
+    pending = node_id(session.pending) if session.pending in session.design.graph else None
+    out = {
+        "stylesheet": canvas_stylesheet(large=large, pending=pending),
+        "hint": _hint(session),
+        **card_outputs(session),
+    }
+    if key != last_key:
+        codes = session.mask_codes() or (None, None)
+        out.update(
+            elements=[] if overview else graph_to_elements(canvas.graph, canvas.drawing, codes=codes[0], dead=codes[1]),
+            canvas_key=key,
+            overview_style={"visibility": "visible" if overview else "hidden"},
+            overview_text=(
+                f"{canvas.graph.number_of_nodes():,} neurons and {canvas.graph.number_of_edges():,} connections: "
+                "a picture drawn on the server"
+                if overview
+                else ""
+            ),
+        )
+        refit = True
+    out.update(mask_outputs(session))
+    if refit:
+        out["layout"] = {**PRESET, "refit": key}
+    return out
+
+
+def card_outputs(session: Session) -> dict:
+    info = session.vertex_info(session.selected) if session.selected is not None else None
+    graph = session.canvas().graph
+    return {
+        "card": vertex_card(session.selected, info, graph),
+        "card_class": "vertex-card" if info is not None else "vertex-card hidden",
+    }
+
+
+def _payload(trigger, values: dict) -> tuple[str, dict]:
+    """The action and its payload for the element that fired the design callback."""
+    prop = next(iter(ctx.triggered_prop_ids), "") if ctx.triggered_prop_ids else ""
+    if trigger == ids.CANVAS and "contextMenuData" in prop:
+        menu = values["menu"] or {}
+        payload = {"item": menu.get("menuItemId"), "node": None, "edge": None}
         if menu.get("edgeSource") is not None:
             payload["edge"] = (parse_node_id(menu["edgeSource"]), parse_node_id(menu["edgeTarget"]))
         elif menu.get("elementId") is not None:
             payload["node"] = parse_node_id(menu["elementId"])
         return "menu", payload
     if trigger == ids.CANVAS:
-        return "tap", {"node": parse_node_id(tap["data"]["id"]), "time": tap.get("timeStamp"), "page": page}
-    if trigger == ids.FIT:
-        return "fit", {}
+        tap = values["tap"] or {}
+        node = parse_node_id((tap.get("data") or {}).get("id"))
+        return "tap", {"node": node, "time": tap.get("timeStamp"), "page": values["page"]}
     action = TRIGGERS.get(trigger, "render")
-    if action == "upload" and not contents:
+    if action == "upload" and not values["contents"]:
         action = "render"  # the upload box was just emptied
-    payload = {
-        "nodes": [parse_node_id(n["id"]) for n in selected_nodes or []],
-        "edges": [(parse_node_id(e["source"]), parse_node_id(e["target"])) for e in selected_edges or []],
-        "generator": generator,
-        "values": {i["name"]: v for i, v in zip(param_ids, param_values, strict=True)},
-        "seed": seed,
-        "name": sample,
-        "contents": contents,
-        "filename": filename,
+    return action, {
+        "nodes": [parse_node_id(n.get("id")) for n in values["selected_nodes"] or []],
+        "edges": [
+            (parse_node_id(e.get("source")), parse_node_id(e.get("target"))) for e in values["selected_edges"] or []
+        ],
+        "generator": values["generator"],
+        "values": {i["name"]: v for i, v in zip(values["param_ids"] or [], values["param_values"] or [], strict=False)},
+        "seed": values["seed"],
+        "name": values["sample"],
+        "contents": values["contents"],
+        "filename": values["filename"],
     }
-    return action, payload
-
-
-def _hint(session: Session) -> str:
-    if session.pending is not None and session.pending in session.design.graph:
-        return f"Connecting from {session.pending!r}: tap the target vertex (tap it again or press Esc to cancel)."
-    return ""
 
 
 def register(app, store) -> None:
-    """Define the Design panel's callbacks on ``app`` (sessions come from ``store``)."""
+    """Define the canvas's and the design sidebar's callbacks on ``app``."""
 
-    @app.callback(Output(ids.GEN_PARAMS, "children"), Input(ids.GENERATOR, "value"))
-    def generator_form(name):
+    @session_callback(
+        app,
+        store,
+        output={"params": Output(ids.GEN_PARAMS, "children")},
+        inputs={"name": Input(ids.GENERATOR, "value"), "design_version": Input(ids.DESIGN_VERSION, "data")},
+    )
+    def generator_form(session: Session, *, name, design_version):
+        """The generator's parameters, filled in from the design when it came from this generator."""
         gen = GENERATORS.get(name)
         if gen is None:
-            return []
-        return [
-            html.Div(
-                [html.Label(p.label, className="field-label"), html.Div(dcc_input(p), className="")], className="field"
-            )
-            for p in gen.params
-        ]
+            return {"params": []}
+        source = session.source
+        values = dict(source.values) if source.kind == "generator" and source.name == name else {}
+        return {"params": [_param_field(p, values.get(p.name, p.default)) for p in gen.params]}
 
-    @app.callback(
-        Output(ids.CANVAS, "elements"),
-        Output(ids.CANVAS, "stylesheet"),
-        Output(ids.CANVAS, "layout"),
-        Output(ids.DESIGN_ALERT, "children"),
-        Output(ids.DESIGN_HINT, "children"),
-        Output(ids.DESIGN_VERSION, "data"),
-        Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
-        Output(ids.UNDO, "disabled"),
-        Output(ids.REDO, "disabled"),
-        Output(ids.UPLOAD, "contents"),
-        Output(ids.CANVAS, "zoom"),
-        Output(ids.CANVAS, "pan"),
-        Output(ids.OVERVIEW, "src"),
-        Output(ids.OVERVIEW_BOX, "style"),
-        Output(f"{ids.OVERVIEW_BOX}-text", "children"),
-        Input(ids.CANVAS, "tapNode"),
-        Input(ids.CANVAS, "contextMenuData"),
-        *(Input(t, "n_clicks") for t in TRIGGERS if t != ids.UPLOAD),
-        Input(ids.FIT, "n_clicks"),
-        Input(ids.UPLOAD, "contents"),
-        State(ids.SESSION, "data"),
-        State(ids.CANVAS, "selectedNodeData"),
-        State(ids.CANVAS, "selectedEdgeData"),
-        State(ids.GENERATOR, "value"),
-        State({"type": ids.GEN_PARAM, "name": ALL}, "value"),
-        State({"type": ids.GEN_PARAM, "name": ALL}, "id"),
-        State(ids.GEN_SEED, "value"),
-        State(ids.SAMPLE, "value"),
-        State(ids.UPLOAD, "filename"),
-        State(ids.PAGE, "data"),
+    @session_callback(
+        app,
+        store,
+        output={"generator": Output(ids.GENERATOR, "value"), "seed": Output(ids.GEN_SEED, "value")},
+        inputs={"page": Input(ids.PAGE, "data"), "design_version": Input(ids.DESIGN_VERSION, "data")},
+    )
+    def generator_of_design(session: Session, *, page, design_version):
+        """A design made by a generator (a share link's too) shows its generator and seed."""
+        source = session.source
+        if source.kind != "generator":
+            return {}
+        return {"generator": source.name, "seed": source.seed}
+
+    @session_callback(
+        app,
+        store,
+        output={
+            **CANVAS_OUTPUTS,
+            "alert": Output(ids.DESIGN_ALERT, "children"),
+            "design_version": Output(ids.DESIGN_VERSION, "data"),
+            "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
+            "undo_off": Output(ids.UNDO, "disabled"),
+            "redo_off": Output(ids.REDO, "disabled"),
+            "upload": Output(ids.UPLOAD, "contents"),
+            "selected": Output(ids.SELECTED, "data", allow_duplicate=True),
+        },
+        inputs={
+            "tap": Input(ids.CANVAS, "tapNode"),
+            "menu": Input(ids.CANVAS, "contextMenuData"),
+            "clicks": [Input(t, "n_clicks") for t in TRIGGERS if t != ids.UPLOAD],
+            "fit": Input(ids.FIT, "n_clicks"),
+            "open_canvas": Input(ids.OPEN_CANVAS, "n_clicks"),
+            "contents": Input(ids.UPLOAD, "contents"),
+        },
+        state={
+            "selected_nodes": State(ids.CANVAS, "selectedNodeData"),
+            "selected_edges": State(ids.CANVAS, "selectedEdgeData"),
+            "generator": State(ids.GENERATOR, "value"),
+            "param_values": State({"type": ids.GEN_PARAM, "name": ALL}, "value"),
+            "param_ids": State({"type": ids.GEN_PARAM, "name": ALL}, "id"),
+            "seed": State(ids.GEN_SEED, "value"),
+            "sample": State(ids.SAMPLE, "value"),
+            "filename": State(ids.UPLOAD, "filename"),
+            "page": State(ids.PAGE, "data"),
+            "last_key": State(ids.CANVAS_KEY, "data"),
+        },
+        alert_to="alert",
         prevent_initial_call="initial_duplicate",
     )
-    def design_edit(tap, menu, *args):
-        *_, contents, sid, sel_nodes, sel_edges, generator, values, param_ids, seed, sample, filename, page = args
-        session = store.get(sid)
-        message, kind, model_changed = None, "info", False
-        with session.lock:
-            before = session.design.version
-            try:
-                action, payload = _payload(
-                    ctx.triggered_id,
-                    tap,
-                    menu or {},
-                    sel_nodes,
-                    sel_edges,
-                    generator,
-                    values,
-                    param_ids,
-                    seed,
-                    sample,
-                    contents,
-                    filename,
-                    page,
-                )
-                if action == "open_canvas":
-                    session.canvas_opened = True
-                elif action not in ("render", "fit"):
-                    message, model_changed = apply_design_action(session, action, payload)
-                    if action in NEW_DESIGN:
-                        session.canvas_opened = False
-                    kind = "success" if message and action in ("generate", "sample", "upload") else "info"
-            except WorkbenchError as err:
-                action, message, kind = "error", f"Refused: {error_message(err)}", "error"
-                session.pending = None
-            except (KeyError, TypeError, ValueError) as err:
-                action, message, kind = "error", error_message(err), "error"
-            design = session.design
-            changed = design.version != before or ctx.triggered_id is None or action == "open_canvas"
-            graph = design.graph
-            size = graph.number_of_nodes() + graph.number_of_edges()
-            large = size > LARGE_GRAPH
-            overview = size > OVERVIEW_GRAPH and not session.canvas_opened
-            pending = node_id(session.pending) if session.pending is not None and session.pending in graph else None
-            elements = no_update
-            if changed:
-                elements = [] if overview else graph_to_elements(graph, design.positions)
-            layout = {**PRESET, "refit": design.version} if action in REFIT or ctx.triggered_id is None else no_update
-            return (
-                elements,
-                design_stylesheet(large=large, pending=pending),
-                layout,
-                alert(message, kind) if message else None,
-                _hint(session),
-                design.version if changed else no_update,
-                session.workspace.version if model_changed else no_update,
-                not design.can_undo,
-                not design.can_redo,
-                None if action == "upload" else no_update,
-                1.0 if action == "clear" else no_update,
-                {"x": 360, "y": 240} if action == "clear" else no_update,
-                png_data_uri(graph, design.positions) if overview and changed else no_update,
-                {"visibility": "visible"} if overview else {"visibility": "hidden"},
-                f"{graph.number_of_nodes():,} vertices and {graph.number_of_edges():,} edges: an overview picture"
-                if overview
-                else "",
-            )
-
-    @app.callback(Output(ids.SAMPLE, "options"), Output(ids.SAMPLE, "value"), Input(ids.SESSION, "data"))
-    def sample_options(_sid):
+    def design_edit(session: Session, *, last_key, **values):
+        trigger = ctx.triggered_id
+        design_before, model_before = session.design.version, session.workspace.version
+        out: dict = {}
         try:
-            from workbench import samples
+            action, payload = _payload(trigger, values)
+            if action == "upload":
+                out["upload"] = None
+            if trigger == ids.OPEN_CANVAS:
+                session.canvas_opened = True
+            elif action != "render":
+                if action in ("generate", "sample", "upload", "clear"):
+                    session.canvas_opened = False
+                result = apply_design_action(session, action, payload)
+                if result.message:
+                    out["alert"] = alert(result.message, result.level)
+                elif action != "tap":
+                    out["alert"] = None
+        except WorkbenchError as err:  # refused: nothing changed; say why and disarm a pending connection
+            session.pending = None
+            out["alert"] = alert(f"Refused: {err}", "error")
+        out.update(undo_off=not session.design.can_undo, redo_off=not session.design.can_redo)
+        out.update(canvas_outputs(session, last_key, refit=trigger in (ids.FIT, ids.OPEN_CANVAS)))
+        if trigger == ids.CANVAS and session.selected is not None:
+            out["selected"] = node_id(session.selected)
+        if session.design.version != design_before or trigger is None:
+            out["design_version"] = session.design.version
+        if session.workspace.version != model_before:
+            out["model_version"] = session.workspace.version
+        return out
 
-            names = list(samples.list_samples(kind="graph"))
-        except (ImportError, WorkbenchError, OSError):
-            names = []
-        default = getattr(samples, "DEFAULT_SAMPLE", None) if names else None
-        return names, (default if default in names else (names[0] if names else None))
+    @session_callback(
+        app,
+        store,
+        output=dict(CANVAS_OUTPUTS),
+        inputs={"model_version": Input(ids.MODEL_VERSION, "data")},
+        state={"last_key": State(ids.CANVAS_KEY, "data")},
+        prevent_initial_call=True,
+    )
+    def canvas_follows_model(session: Session, *, model_version, last_key):
+        """A new model, new masks or another data set: new inputs and outputs, or only new codes."""
+        return canvas_outputs(session, last_key)
 
+    @session_callback(
+        app,
+        store,
+        output={"options": Output(ids.SAMPLE, "options"), "value": Output(ids.SAMPLE, "value")},
+        inputs={"page": Input(ids.PAGE, "data")},
+    )
+    def sample_options(session: Session, *, page):
+        from workbench import samples
 
-def dcc_input(param):
-    from dash import dcc
+        names = list(samples.list_samples(kind="graph"))
+        source = session.source
+        return {"options": names, "value": source.name if source.kind == "sample" else default_sample()}
 
-    return dcc.Input(
-        id={"type": ids.GEN_PARAM, "name": param.name},
-        value=param.default,
-        type="text" if param.kind == "sizes" else "number",
-        debounce=True,
-        className="input",
-        step="any" if param.kind == "float" else 1,
+    # the mask codes restyle the canvas in the browser (no elements are resent)
+    app.clientside_callback(
+        "function (masks, elements) { return window.workbench.applyMasks('" + ids.CANVAS + "', masks); }",
+        Output(ids.MASKS_APPLIED, "data"),
+        Input(ids.MASKS, "data"),
+        Input(ids.CANVAS, "elements"),
+    )
+    export_image(app, ids.CANVAS, ids.EXPORT_PNG, ids.EXPORT_SVG, "design")
+    # the tapped vertex is ringed in every view (class "tapped", set in the browser)
+    app.clientside_callback(
+        "function (id) { return window.workbench.markTapped(id); }",
+        Output(ids.SELECTED_MARKED, "data"),
+        Input(ids.SELECTED, "data"),
+        Input(ids.CANVAS, "elements"),
+        Input(ids.DESIGN_VIEW, "elements"),
+        Input(ids.EXTRACTED_VIEW, "elements"),
     )
 
+    @session_callback(
+        app,
+        store,
+        output={
+            "file": Output(ids.DOWNLOAD, "data", allow_duplicate=True),
+            "alert": Output(ids.DESIGN_ALERT, "children", allow_duplicate=True),
+        },
+        inputs={"n": Input(ids.SAVE_SESSION, "n_clicks")},
+        alert_to="alert",
+        prevent_initial_call=True,
+    )
+    def save_session(session: Session, *, n):
+        name, data = session.download("session")
+        return {"file": dcc.send_bytes(data, name), "alert": None}
 
-def graph_summary(graph: nx.DiGraph) -> str:
-    return f"{graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges"
+
+def _param_field(param, value) -> html.Div:
+    """A labelled box for one generator parameter (layer sizes are text, the rest numbers)."""
+    id_ = {"type": ids.GEN_PARAM, "name": param.name}
+    if param.kind == "sizes":
+        control = dcc.Input(id=id_, value=value, type="text", debounce=True, className="input")
+    else:
+        control = number_input(id_, value, step="any" if param.kind == "float" else 1)
+    return html.Div([html.Label(param.label, className="field-label"), control], className="field")

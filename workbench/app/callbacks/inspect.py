@@ -1,151 +1,121 @@
-"""Inspect panel: the graph re-extracted from the (pruned or previewed) model beside the design, and files."""
+"""The Inspect screen: the graph re-extracted from the model beside the design, vertex details, downloads."""
 
 from __future__ import annotations
 
-import torch
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, ctx, dcc
 
 from workbench.app import ids
-from workbench.app.callbacks.common import alert, error_message
-from workbench.app.elements import LARGE_GRAPH, display_label, inspect_stylesheet, parse_node_id
-from workbench.app.inspect_view import SESSION_MODEL, incoming, inspect_view, sample_view, view_elements
-from workbench.errors import WorkbenchError
+from workbench.app.callbacks.design import card_outputs
+from workbench.app.callbacks.edge import export_image, session_callback
+from workbench.app.state.inspect import SESSION_MODEL, sample_view, session_inspect
+from workbench.app.views.elements import inspect_stylesheet, is_large, node_id, parse_node_id
+from workbench.app.views.inspect import counts_table, vertex_details, view_elements
 
-__all__ = ["counts_table", "register", "vertex_details"]
+__all__ = ["DOWNLOADS", "register"]
 
-
-def counts_table(counts: dict) -> html.Table:
-    rows = [("vertices", "vertices"), ("edges", "edges"), ("depth", "depth"), ("dead vertices", "dead")]
-    head = html.Tr([html.Th(""), html.Th("design"), html.Th("extracted")])
-    body = [
-        html.Tr([html.Td(label), html.Td(f"{counts['design'][k]:,}"), html.Td(f"{counts['extracted'][k]:,}")])
-        for label, k in rows
-    ]
-    return html.Table([html.Thead(head), html.Tbody(body)], className="counts-grid")
-
-
-def vertex_details(view, vertex) -> html.Div:
-    """Degrees before/after and incoming weights of one vertex."""
-    if vertex not in view.design:
-        return html.Div("Tap a vertex of the extracted graph to see its connections.", className="field-hint")
-    rows = incoming(view, vertex)
-    body = [
-        html.Tr(
-            [
-                html.Td(display_label(u)),
-                html.Td("–" if w is None else f"{w:+.4f}"),
-                html.Td("kept" if kept else "removed", className="kept" if kept else "removed"),
-            ]
-        )
-        for u, w, kept in rows[:30]
-    ]
-    head = html.Thead(html.Tr([html.Th("from"), html.Th("weight"), html.Th("")]))
-    table = html.Table([head, html.Tbody(body)], className="weights-table")
-    more = html.Div(f"… and {len(rows) - 30} more", className="field-hint") if len(rows) > 30 else None
-    state = " · dead" if vertex in view.dead else ""
-    return html.Div(
-        [
-            html.H4(f"Vertex {display_label(vertex)}{state}"),
-            html.Div(
-                f"in-degree {view.design.in_degree(vertex)} → {view.extracted.in_degree(vertex)} · "
-                f"out-degree {view.design.out_degree(vertex)} → {view.extracted.out_degree(vertex)}"
-            ),
-            table if rows else html.Div("No incoming connections (it reads the input).", className="field-hint"),
-            more,
-        ]
-    )
-
-
-def session_view(session, granularity: str, show_io: bool):
-    """``(view, source line)`` of the session's model (with the previewed masks), or None without a model."""
-    ws = session.workspace
-    model, design_model = ws.view_model(), ws.design_model()
-    if model is None:
-        return None
-    example = torch.zeros(1, ws.dataset.n_features)
-    with ws.weights_lock():
-        view = inspect_view(model, design_model, example, granularity=granularity, show_io=show_io)
-    previewed = ws.preview is not None and not ws.preview_applied()
-    return view, "Showing the previewed masks (not applied yet)." if previewed else "Showing the model's masks."
+#: Download buttons and what each asks the session for.
+DOWNLOADS = {
+    ids.DL_DESIGN_GRAPHML: "design.graphml",
+    ids.DL_DESIGN_JSON: "design.json",
+    ids.DL_EXTRACTED_GRAPHML: "extracted.graphml",
+    ids.DL_EXTRACTED_JSON: "extracted.json",
+    ids.DL_CHECKPOINT: "model.pt",
+}
 
 
 def register(app, store) -> None:
-    @app.callback(
-        Output(ids.DESIGN_VIEW, "elements"),
-        Output(ids.DESIGN_VIEW, "stylesheet"),
-        Output(ids.EXTRACTED_VIEW, "elements"),
-        Output(ids.EXTRACTED_VIEW, "stylesheet"),
-        Output(ids.INSPECT_COUNTS, "children"),
-        Output(ids.INSPECT_SOURCE, "children"),
-        Output(ids.INSPECT_ALERT, "children"),
-        Input(ids.TABS, "value"),
-        Input(ids.MODEL_VERSION, "data"),
-        Input(ids.PREVIEW_VERSION, "data"),
-        Input(ids.GRANULARITY, "value"),
-        Input(ids.SHOW_IO, "value"),
-        Input(ids.INSPECT_REFRESH, "n_clicks"),
-        Input(ids.INSPECT_MODEL, "value"),
-        State(ids.SESSION, "data"),
-    )
-    def render(tab, _mv, _pv, granularity, show_io, _refresh, which, sid):
-        if tab != "inspect":
-            return (no_update,) * 7
-        session = store.get(sid)
-        io = "io" in (show_io or [])
-        with session.lock:
-            try:
-                if which and which != SESSION_MODEL:
-                    shown = sample_view(which, granularity=granularity, show_io=io)
-                else:
-                    shown = session_view(session, granularity, io)
-                if shown is None:
-                    return [], no_update, [], no_update, None, "Build or load a model first.", None
-                view, source = shown
-                session.inspect = view
-            except WorkbenchError as err:
-                return no_update, no_update, no_update, no_update, no_update, no_update, alert(error_message(err))
-            large = len(view.shown) + view.design.number_of_edges() > LARGE_GRAPH
-            return (
-                view_elements(view, which="design"),
-                inspect_stylesheet(large=large),
-                view_elements(view, which="extracted"),
-                inspect_stylesheet(large=large),
-                counts_table(view.counts()),
-                source,
-                None,
-            )
+    """Define the Inspect screen's callbacks on ``app``."""
 
-    @app.callback(
-        Output(ids.INSPECT_VERTEX, "children"),
-        Input(ids.EXTRACTED_VIEW, "tapNodeData"),
-        Input(ids.DESIGN_VIEW, "tapNodeData"),
-        State(ids.SESSION, "data"),
+    @session_callback(
+        app,
+        store,
+        output={
+            "design": Output(ids.DESIGN_VIEW, "elements"),
+            "design_style": Output(ids.DESIGN_VIEW, "stylesheet"),
+            "extracted": Output(ids.EXTRACTED_VIEW, "elements"),
+            "extracted_style": Output(ids.EXTRACTED_VIEW, "stylesheet"),
+            "counts": Output(ids.INSPECT_COUNTS, "children"),
+            "source": Output(ids.INSPECT_SOURCE, "children"),
+            "alert": Output(ids.INSPECT_ALERT, "children"),
+        },
+        inputs={
+            "view": Input(ids.VIEW, "value"),
+            "model_version": Input(ids.MODEL_VERSION, "data"),
+            "masks": Input(ids.MASKS, "data"),
+            "granularity": Input(ids.GRANULARITY, "value"),
+            "show_io": Input(ids.SHOW_IO, "value"),
+            "refresh": Input(ids.INSPECT_REFRESH, "n_clicks"),
+            "which": Input(ids.INSPECT_MODEL, "value"),
+        },
+        alert_to="alert",
     )
-    def vertex(tapped, tapped_design, sid):
-        session = store.get(sid)
-        view = getattr(session, "inspect", None)
-        data = tapped_design if ctx.triggered_id == ids.DESIGN_VIEW else tapped
-        if view is None or not data:
-            return html.Div("Tap a vertex to see its degrees and incoming weights.", className="field-hint")
-        return vertex_details(view, parse_node_id(data["id"]))
+    def render(session, *, view, model_version, masks, granularity, show_io, refresh, which):
+        if view != "inspect":
+            return {}
+        granularity = granularity if granularity in ("neuron", "channel", "module") else "neuron"
+        io = "io" in (show_io if isinstance(show_io, list) else [])
+        if isinstance(which, str) and which != SESSION_MODEL:
+            shown = sample_view(which, granularity=granularity, show_io=io)
+        else:
+            shown = session_inspect(session, granularity=granularity, show_io=io)
+        if shown is None:
+            return {
+                "design": [],
+                "extracted": [],
+                "counts": None,
+                "source": "Build or load a model first.",
+                "alert": None,
+            }
+        inspected, source = shown
+        session.inspect = inspected
+        large = is_large(len(inspected.shown), inspected.design.number_of_edges())
+        style = inspect_stylesheet(large=large)
+        return {
+            "design": view_elements(inspected, which="design"),
+            "design_style": style,
+            "extracted": view_elements(inspected, which="extracted"),
+            "extracted_style": style,
+            "counts": counts_table(inspected),
+            "source": source,
+            "alert": None,
+        }
 
-    @app.callback(
-        Output(ids.DOWNLOAD, "data"),
-        Output(ids.INSPECT_ALERT, "children", allow_duplicate=True),
-        Input(ids.DL_DESIGN_GRAPHML, "n_clicks"),
-        Input(ids.DL_DESIGN_JSON, "n_clicks"),
-        Input(ids.DL_EXTRACTED_GRAPHML, "n_clicks"),
-        Input(ids.DL_EXTRACTED_JSON, "n_clicks"),
-        Input(ids.DL_CHECKPOINT, "n_clicks"),
-        State(ids.SESSION, "data"),
+    @session_callback(
+        app,
+        store,
+        output={
+            "details": Output(ids.INSPECT_VERTEX, "children"),
+            "selected": Output(ids.SELECTED, "data", allow_duplicate=True),
+            "card": Output(ids.VERTEX_CARD, "children", allow_duplicate=True),
+            "card_class": Output(ids.VERTEX_CARD, "className", allow_duplicate=True),
+        },
+        inputs={"extracted": Input(ids.EXTRACTED_VIEW, "tapNodeData"), "design": Input(ids.DESIGN_VIEW, "tapNodeData")},
         prevent_initial_call=True,
     )
-    def download(*args):
-        session = store.get(args[-1])
-        trigger = ctx.triggered_id
-        with session.lock:
-            try:
-                name, data = session.download(trigger)
-            except WorkbenchError as err:
-                return no_update, alert(error_message(err))
-        return dcc.send_bytes(data, name), None
+    def vertex(session, *, extracted, design):
+        data = design if ctx.triggered_id == ids.DESIGN_VIEW else extracted
+        if not isinstance(data, dict):
+            return {}
+        label = parse_node_id(data.get("id"))
+        session.selected = label
+        return {"details": vertex_details(session.inspect, label), "selected": node_id(label), **card_outputs(session)}
+
+    @session_callback(
+        app,
+        store,
+        output={
+            "file": Output(ids.DOWNLOAD, "data"),
+            "alert": Output(ids.INSPECT_ALERT, "children", allow_duplicate=True),
+        },
+        inputs={"clicks": [Input(button, "n_clicks") for button in DOWNLOADS]},
+        alert_to="alert",
+        prevent_initial_call=True,
+    )
+    def download(session, *, clicks):
+        what = DOWNLOADS.get(ctx.triggered_id)
+        if what is None or not any(clicks or ()):
+            return {}
+        name, data = session.download(what)
+        return {"file": dcc.send_bytes(data, name), "alert": None}
+
+    export_image(app, ids.EXTRACTED_VIEW, ids.EXPORT_INSPECT_PNG, ids.EXPORT_INSPECT_SVG, "extracted")

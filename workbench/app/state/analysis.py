@@ -40,17 +40,23 @@ def pruned_parameter_count(model: nn.Module, masks: Mapping[str, torch.Tensor]) 
 
 
 def layer_title(name: str, model: nn.Module) -> str:
-    """A reader's name for a maskable layer: ``input``, ``gen 2``, ``output``, ``layer 1→2``."""
+    """A reader's name for the connections of a maskable layer.
+
+    A DAN's are ``"inputs → 1"`` (into the first column of the design), ``"→ 3"`` (into column 3: every edge
+    that ends there, from any column before) and ``"→ outputs"``; a feed-forward net's ``"inputs → 1"``,
+    ``"1 → 2"``, ``"2 → outputs"``.
+    """
     if isinstance(model, MaskedDeepDAN):
         if name == "input_layer":
-            return "input"
+            return "inputs → 1"
         if name == "output_layer":
-            return "output"
+            return "→ outputs"
         if name.startswith("layers."):
-            return f"gen {int(name.split('.')[1]) + 1}"
+            return f"→ {int(name.split('.')[1]) + 2}"
     if isinstance(model, MaskedDeepFFN) and name.startswith("layers."):
         k = int(name.split(".")[1])
-        return f"layer {k}→{k + 1}"
+        last = len(model.layers) - 1
+        return f"{'inputs' if k == 0 else k} → {'outputs' if k == last else k + 1}"
     return name
 
 

@@ -1,22 +1,27 @@
-"""What the Inspect panel draws: the design and the graph re-extracted from the (pruned) model (pure).
+"""What the Inspect tab draws: the design and the graph re-extracted from the (pruned) model (pure).
 
-Both views share one set of positions (the layered layout of the design), so
-an edge that pruning removed sits where it was, drawn faded and dashed. Kept
-edges are coloured by the sign of their weight and widened by its magnitude;
-vertices that lost every path from an input or to an output are dead.
+The extraction is :class:`~workbench.transform.GraphTransform` of the model,
+at neuron, channel or module level. Both views share one layered drawing of
+the design (positions and routed edges), so an edge that pruning removed sits
+where it was, drawn faded and dashed, and no edge passes through a vertex
+that is not one of its ends. Kept edges are coloured by the sign of their
+weight and widened by its magnitude; vertices that lost every path from an
+input or to an output are dead.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import networkx as nx
 import torch
 from torch import nn
 
-from workbench.app.analysis import dead_vertices, edge_weights, graph_counts
-from workbench.app.elements import graph_to_elements, layered_positions
-from workbench.errors import ExtractionError, WorkbenchError
+from workbench.app.state.analysis import dead_vertices, edge_weights, graph_counts
+from workbench.app.state.layout import Drawing, layered_drawing
+from workbench.errors import WorkbenchError
+from workbench.limits import DEFAULT_LIMITS, Limits, check_extraction_edges
 from workbench.transform import GraphTransform
 
 __all__ = [
@@ -24,9 +29,9 @@ __all__ = [
     "InspectView",
     "conv_sample_options",
     "extract",
+    "incoming",
     "inspect_view",
     "sample_view",
-    "view_elements",
 ]
 
 #: The Inspect panel's model choice meaning "the session's model" (the other choices are conv sample names).
@@ -44,7 +49,7 @@ class InspectView:
     dead: set
     inputs: set
     outputs: set
-    positions: dict = field(default_factory=dict)
+    drawing: Drawing = field(default_factory=Drawing)  # of the drawn part of the design
     shown: set = field(default_factory=set)  # vertices drawn
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -54,18 +59,18 @@ class InspectView:
         return {"design": before, "extracted": after}
 
 
-def extract(model: nn.Module, example: torch.Tensor, granularity: str = "neuron") -> nx.DiGraph:
+def extract(
+    model: nn.Module, example: torch.Tensor, granularity: str = "neuron", *, limits: Limits = DEFAULT_LIMITS
+) -> nx.DiGraph:
     """``GraphTransform`` of ``model`` at ``granularity`` (the model is not changed).
 
     Raises:
         ExtractionError: the model or the granularity is not supported.
+        LimitError: the graph's estimate is over ``limits.max_extraction_edges`` (checked before it is
+            built; the message suggests a coarser granularity).
     """
-    if granularity == "neuron":
-        return GraphTransform(example).transform(model)
-    try:
-        transform = GraphTransform(example, granularity=granularity)
-    except TypeError as err:
-        raise ExtractionError(f"{granularity!r} granularity is not available in this GraphTransform yet") from err
+    transform = GraphTransform(example, granularity=granularity)
+    check_extraction_edges(transform.estimate(model).edges, limits, granularity=granularity)
     return transform.transform(model)
 
 
@@ -76,10 +81,11 @@ def inspect_view(
     *,
     granularity: str = "neuron",
     show_io: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> InspectView:
     """Extract the design (``design_model``: every mask on) and ``model`` and compare them."""
-    design = extract(design_model, example, granularity)
-    extracted = extract(model, example, granularity)
+    design = extract(design_model, example, granularity, limits=limits)
+    extracted = extract(model, example, granularity, limits=limits)
     inputs = {v for v, d in design.in_degree() if d == 0}
     outputs = {v for v, d in design.out_degree() if d == 0}
     weights = _weights(design, design_model if granularity == "neuron" else None)
@@ -88,8 +94,7 @@ def inspect_view(
     if not show_io or design.number_of_edges() > MAX_DRAWN_EDGES:
         shown -= inputs | outputs
     drawn = design.subgraph([v for v in design.nodes if v in shown])
-    positions = layered_positions(nx.DiGraph(drawn))
-    return InspectView(design, extracted, weights, dead, inputs, outputs, positions, shown)
+    return InspectView(design, extracted, weights, dead, inputs, outputs, layered_drawing(nx.DiGraph(drawn)), shown)
 
 
 def conv_sample_options() -> list[dict]:
@@ -142,35 +147,34 @@ def _weights(design: nx.DiGraph, model: nn.Module | None) -> dict:
     return weights
 
 
-def view_elements(view: InspectView, *, which: str) -> list[dict]:
-    """Cytoscape elements of the ``"design"`` or the ``"extracted"`` view."""
-    graph = view.design.subgraph([v for v in view.design.nodes if v in view.shown])
-    node_classes = {}
-    for v in graph.nodes:
-        role = "input" if v in view.inputs else "output" if v in view.outputs else ""
-        dead = "dead" if which == "extracted" and v in view.dead else ""
-        if role or dead:
-            node_classes[v] = f"{role} {dead}".strip()
-    if which == "design":
-        return graph_to_elements(graph, view.positions, node_classes=node_classes)
-    top = max((abs(w) for w in view.weights.values()), default=0.0) or 1.0
-    edge_classes, edge_data = {}, {}
-    for e in graph.edges:
-        if not view.extracted.has_edge(*e):
-            edge_classes[e] = "removed"
-            continue
-        w = view.weights.get(e)
-        if w is not None:
-            edge_classes[e] = "pos" if w >= 0 else "neg"
-            edge_data[e] = {"w": round(0.6 + 4.4 * abs(w) / top, 2), "weight": round(float(w), 4)}
-    return graph_to_elements(
-        graph, view.positions, node_classes=node_classes, edge_classes=edge_classes, edge_data=edge_data
-    )
-
-
 def incoming(view: InspectView, vertex) -> list[tuple[object, float | None, bool]]:
     """``(source, weight, kept)`` for every designed connection into ``vertex``, largest |w| first."""
     rows = [
         (u, view.weights.get((u, vertex)), view.extracted.has_edge(u, vertex)) for u in view.design.predecessors(vertex)
     ]
     return sorted(rows, key=lambda r: -abs(r[1]) if r[1] is not None else 0.0)
+
+
+def session_inspect(session, *, granularity: str = "neuron", show_io: bool = True) -> tuple[InspectView, str] | None:
+    """The Inspect view of the session's model with the masks the views show, and a line saying which.
+
+    Returns None when there is no model.
+
+    Raises:
+        ExtractionError: the granularity is not supported for this model, or the graph is too large.
+    """
+    ws = session.workspace
+    model = ws.view_model()
+    if model is None:
+        return None
+    with ws.weights_lock():
+        designed = copy.deepcopy(model).cpu()
+        designed.reset_mask()
+        example = torch.zeros(1, ws.dataset.n_features)
+        view = inspect_view(model, designed, example, granularity=granularity, show_io=show_io, limits=session.limits)
+    if ws.previewing:
+        unit = "%" if ws.prune.mode == "percent" else " |w|"
+        source = f"Showing the slider's preview ({ws.prune.value:g}{unit}), not applied yet."
+    else:
+        source = "Showing the model's masks."
+    return view, source
