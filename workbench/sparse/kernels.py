@@ -105,6 +105,10 @@ class SparsePattern:
         ``dense``: ``[in, M]`` contiguous. Returns ``[out, M]``.
         """
         n_out = self.shape[0]
+        if len(self.blocks) == 1 and self.blocks[0][1] == self.shape[1]:  # one block: no slicing
+            _, _, _, _, crow, col = self.blocks[0]
+            block = torch.sparse_csr_tensor(crow, col, values, self.shape, check_invariants=False)
+            return torch.mm(block, dense) if bias is None else torch.addmm(bias.unsqueeze(1), block, dense)
         out = None
         for first, last, start, stop, crow, col in self.blocks:
             block = torch.sparse_csr_tensor(
@@ -114,7 +118,7 @@ class SparsePattern:
                 out = (
                     torch.mm(block, dense[first:last])
                     if bias is None
-                    else torch.addmm(bias[:, None], block, dense[first:last])
+                    else torch.addmm(bias.unsqueeze(1), block, dense[first:last])
                 )
             else:
                 out.addmm_(block, dense[first:last])
@@ -250,7 +254,10 @@ def _kept(weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
     Not cached between calls: a write through ``weight.data`` moves no version
     counter, so a cache could not tell that the weights changed.
     """
-    return weight.detach().reshape(-1).index_select(0, pattern.flat)
+    with torch.no_grad():
+        return (
+            weight.view(-1).index_select(0, pattern.flat) if weight.is_contiguous() else weight.flatten()[pattern.flat]
+        )
 
 
 def _zeros(shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
@@ -387,12 +394,12 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     )
     if state.use_sparse(weight, layer.sparse_threshold):
         pattern = state.pattern(mask)
-        rows = x.reshape(-1, x.shape[-1])  # [M, in]
+        rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:
             out = SparseMaskedLinear.apply(rows, weight, bias, state, pattern)  # [M, out]
         else:  # inference: no graph
             out = pattern.product(_kept(weight, pattern), rows.t().contiguous(), bias).t().contiguous()
-        return out.reshape(*x.shape[:-1], out.shape[-1])
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
     factor = state.factor(mask, weight.dtype)
     scratch = layer.__dict__.get("_scratch")
     if scratch is None:
