@@ -96,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    kernels.SPARSE_MIN_WEIGHTS = 0  # measure every size on both kernels
     sizes = [(24, 16), (40, 40)] if args.quick else SIZES
     densities = [0.5, 0.1] if args.quick else DENSITIES
     repeats = 2 if args.quick else args.repeats
@@ -120,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     for (n_in, n_out), best in crossover.items():
         shown = ", ".join(f"{kind} below {best[kind]:.2f}" for kind in ("train", "infer") if kind in best) or "never"
         print(f"{n_in}x{n_out}: the sparse kernel is faster at densities {shown} (highest density measured)")
-    print(f"\nSPARSE_THRESHOLD = {kernels.SPARSE_THRESHOLD} (the library default), machine load: {os.getloadavg()}")
+    print(
+        f"\nlibrary defaults (training, inference): {kernels.SPARSE_THRESHOLD} from {kernels.SPARSE_MIN_WEIGHTS:,}"
+        f" weights, {kernels.SPARSE_THRESHOLD_LARGE} from {kernels.SPARSE_LARGE_WEIGHTS:,}; load {os.getloadavg()}"
+    )
     return 0
 
 

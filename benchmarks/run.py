@@ -527,7 +527,9 @@ def lenet_pair(sizes):
 
         return run
 
-    sparse_layers = sum(layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold) for layer in model.layers)
+    sparse_layers = sum(
+        layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold, training=False) for layer in model.layers
+    )
     return {"ours": infer(model), "base": infer(dense)}, {"sparse_layers": int(sparse_layers)}
 
 

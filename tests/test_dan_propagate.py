@@ -172,3 +172,19 @@ def test_workspace_is_reused_and_guarded_by_autograd():
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
     assert model(torch.randn(7, 5)).shape == (7, 3)  # another batch size
+
+
+def test_copies_and_pickles_of_a_model_gather_their_own_plan():
+    import copy
+    import io
+
+    model = _model(nx.watts_strogatz_graph(40, 4, 0.3, seed=2))
+    x = torch.randn(3, 5)
+    expected = model(x)
+    twin = copy.deepcopy(model)
+    torch.testing.assert_close(twin(x), expected)
+    assert twin._plan() is not model._plan()
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    torch.testing.assert_close(torch.load(buffer, weights_only=False)(x), expected)

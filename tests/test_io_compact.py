@@ -46,11 +46,10 @@ def test_round_trip_gives_bit_identical_outputs_and_stores_only_kept_weights(tmp
     assert "smaller" in str(report) and "multiply-adds" in str(report)
 
 
-def test_a_sparse_kernel_model_reloads_bit_identical(tmp_path, monkeypatch):
+def test_a_sparse_kernel_model_reloads_bit_identical(tmp_path):
     model = _pruned_ffn(0.05, hidden=(300, 100), sizes=(784, 10))  # LeNet-300-100, 95% pruned
     for layer in model.layers:
         layer.sparse_threshold = 1.0
-    monkeypatch.setattr("workbench.sparse.kernels.SPARSE_MIN_WEIGHTS", 0)
     x = torch.randn(8, 784)
     save_compact(model, tmp_path / "lenet.safetensors")
     twin = load_compact(_pruned_ffn(1.0, seed=3, hidden=(300, 100), sizes=(784, 10)), tmp_path / "lenet.safetensors")

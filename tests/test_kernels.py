@@ -16,8 +16,7 @@ from workbench.sparse.kernels import SparseMaskedLinear, sparse_pattern
 
 @pytest.fixture
 def small_sparse(monkeypatch):
-    """Any layer size may go sparse, and blocks are 3 wide: small layers exercise several blocks."""
-    monkeypatch.setattr(kernels, "SPARSE_MIN_WEIGHTS", 0)
+    """Blocks 3 wide: small layers exercise several blocks (layers set sparse_threshold to go sparse)."""
     monkeypatch.setattr(kernels, "BLOCK", 3)
 
 
@@ -70,11 +69,10 @@ def _sparse_layer(n_in, n_out, density, *, seed=0, bias=True, dtype=torch.float3
 )
 def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, density, lead, bias, dtype, seed):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "SPARSE_MIN_WEIGHTS", 0)
         patch.setattr(kernels, "BLOCK", 3)
         layer = _sparse_layer(n_in, n_out, density, seed=seed, bias=bias, dtype=dtype)
         if not layer.mask.all():
-            assert layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold)
+            assert layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold, training=True)
         _assert_matches_definition(layer, torch.randn(*lead, n_in, dtype=dtype))
 
 
@@ -92,30 +90,50 @@ def test_sparse_pattern_indexes_blocks_and_the_transpose():
     torch.testing.assert_close(pattern.sampled(left, right_t), (left @ right_t.t()).view(-1)[pattern.flat])
 
 
+def test_the_measured_thresholds_depend_on_size_and_mode():
+    small, medium, large = kernels.SPARSE_MIN_WEIGHTS - 1, kernels.SPARSE_MIN_WEIGHTS, kernels.SPARSE_LARGE_WEIGHTS
+    assert kernels.sparse_threshold(small) == kernels.sparse_threshold(small, training=False) == 0.0
+    assert kernels.sparse_threshold(medium) == kernels.SPARSE_THRESHOLD[0]
+    assert kernels.sparse_threshold(medium, training=False) == kernels.SPARSE_THRESHOLD[1]
+    assert kernels.sparse_threshold(large) == kernels.SPARSE_THRESHOLD_LARGE[0]
+    assert kernels.sparse_threshold(large, training=False) == kernels.SPARSE_THRESHOLD_LARGE[1]
+    assert kernels.sparse_threshold(small, 0.5) == kernels.sparse_threshold(large, 0.5, training=False) == 0.5
+
+
 def test_the_switch_is_automatic_below_the_threshold_and_large_enough(monkeypatch):
     calls = []
     original = SparseMaskedLinear.apply
     monkeypatch.setattr(SparseMaskedLinear, "apply", lambda *args: calls.append(1) or original(*args))
     side = 200  # 40,000 weights: above SPARSE_MIN_WEIGHTS
-    assert side * side >= kernels.SPARSE_MIN_WEIGHTS
+    training, inference = kernels.SPARSE_THRESHOLD
+    assert kernels.SPARSE_MIN_WEIGHTS <= side * side < kernels.SPARSE_LARGE_WEIGHTS
     layer = MaskedLinearLayer(side, side)
     x = torch.randn(4, side)
     layer(x).sum().backward()
     assert not calls  # every connection on: F.linear
-    layer.mask = torch.rand(side, side) < kernels.SPARSE_THRESHOLD / 2
+    layer.mask = torch.rand(side, side) < training / 2
     _assert_matches_definition(layer, x)
     assert len(calls) == 1
-    layer.mask = torch.rand(side, side) < min(1.0, kernels.SPARSE_THRESHOLD * 2)
+    layer.mask = torch.rand(side, side) < (training + inference) / 2  # sparse for inference only
     _assert_matches_definition(layer, x)
-    assert len(calls) == 1  # dense kernel above the threshold
+    assert len(calls) == 1
+    expected = _reference(layer, x)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected)
+    state = layer._mask_state()
+    assert state.use_sparse(layer.weight, None, training=False)
+    assert not state.use_sparse(layer.weight, None, training=True)
     layer.sparse_threshold = 0.0  # turned off on this layer
-    layer.mask = torch.rand(side, side) < kernels.SPARSE_THRESHOLD / 2
+    layer.mask = torch.rand(side, side) < training / 2
     _assert_matches_definition(layer, x)
     assert len(calls) == 1
     small = MaskedLinearLayer(8, 8)
     small.mask = torch.eye(8, dtype=torch.bool)
-    small(torch.randn(2, 8))
+    small(torch.randn(2, 8)).sum().backward()
     assert len(calls) == 1  # too small to gain
+    small.sparse_threshold = 0.5  # a number wins over the size rule
+    small(torch.randn(2, 8)).sum().backward()
+    assert len(calls) == 2
 
 
 def test_inference_follows_every_change_of_the_weights(small_sparse):

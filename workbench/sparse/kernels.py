@@ -9,12 +9,11 @@ layer caches until the mask changes:
   tensor, the matrix products of ``nn.Linear``, the weight gradient masked in
   place;
 * sparse (:class:`SparseMaskedLinear`), on CPU in float32 or float64, when the
-  mask keeps less than the layer's ``sparse_threshold`` of its weights and the
-  weight has at least :data:`SPARSE_MIN_WEIGHTS` entries: the kept weights as a
-  CSR matrix (MKL's sparse products give the output and the input gradient),
-  and the weight gradient computed at the kept positions only (a sampled
-  dense-dense product, ``torch.sparse.sampled_addmm``), then placed in a zero
-  dense gradient.
+  mask keeps few enough of its weights (see :func:`sparse_threshold`): the
+  kept weights as CSR matrices (MKL's sparse products give the output and the
+  input gradient), and the weight gradient computed at the kept positions only
+  (a sampled dense-dense product, ``torch.sparse.sampled_addmm``), then placed
+  in a zero dense gradient.
 
 All three compute the same values up to the order of floating-point sums;
 masked weights contribute nothing and receive a zero gradient. The dense and
@@ -35,25 +34,33 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 __all__ = [
+    "SPARSE_LARGE_WEIGHTS",
     "SPARSE_MIN_WEIGHTS",
     "SPARSE_THRESHOLD",
+    "SPARSE_THRESHOLD_LARGE",
     "DenseMaskedLinear",
     "MaskState",
     "SparseMaskedLinear",
     "SparsePattern",
     "masked_linear",
     "sparse_pattern",
+    "sparse_threshold",
 ]
 
-#: Default ``MaskedLinearLayer.sparse_threshold``: a mask keeping less than this
-#: fraction of its weights runs on the sparse kernel. Measured with
-#: ``python benchmarks/crossover.py`` (see benchmarks/RESULTS.md): on the 2-core
-#: AMD EPYC of the benchmarks, forward+backward at batch 64 breaks even near
-#: 0.25 of the weights kept at 4096x4096 and near 0.2 at 784x1000.
-SPARSE_THRESHOLD = 0.2
-#: Layers with fewer weights stay on the dense kernels whatever their density:
-#: below this size the fixed cost of the sparse calls outweighs the savings.
+#: The automatic choice (``MaskedLinearLayer.sparse_threshold = None``): a mask
+#: keeping less than this fraction of its weights runs on the sparse kernel,
+#: ``(training, inference)``, for layers of at least :data:`SPARSE_MIN_WEIGHTS`
+#: weights. Measured with ``python benchmarks/crossover.py`` at batch 64 on the
+#: benchmark machine (benchmarks/RESULTS.md): training breaks even near 0.1 of
+#: the weights kept at 784x300 and 784x1000, inference near 0.2.
+SPARSE_THRESHOLD = (0.1, 0.2)
+#: The same for layers of at least :data:`SPARSE_LARGE_WEIGHTS` weights (at
+#: 4096x4096 training breaks even near 0.2, inference near 0.3).
+SPARSE_THRESHOLD_LARGE = (0.2, 0.3)
+#: Smaller layers stay on the dense kernels whatever their density: the fixed
+#: cost of the sparse calls outweighs the savings (300x100: never faster).
 SPARSE_MIN_WEIGHTS = 1 << 15
+SPARSE_LARGE_WEIGHTS = 1 << 22
 #: Zero weight gradients of the sparse kernel of at least this many bytes come
 #: from ``calloc`` (numpy's zero allocation: zero pages from the OS, huge pages
 #: where the kernel allows) instead of being written with zeros: on the
@@ -105,7 +112,7 @@ class SparsePattern:
         ``dense``: ``[in, M]`` contiguous. Returns ``[out, M]``.
         """
         n_out = self.shape[0]
-        if len(self.blocks) == 1 and self.blocks[0][1] == self.shape[1]:  # one block: no slicing
+        if len(self.blocks) == 1 and self.blocks[0][:2] == (0, self.shape[1]):  # one block of all columns
             _, _, _, _, crow, col = self.blocks[0]
             block = torch.sparse_csr_tensor(crow, col, values, self.shape, check_invariants=False)
             return torch.mm(block, dense) if bias is None else torch.addmm(bias.unsqueeze(1), block, dense)
@@ -238,14 +245,27 @@ class MaskState:
             self._cache["pattern"] = sparse_pattern(mask)
         return self._cache["pattern"]
 
-    def use_sparse(self, weight: torch.Tensor, threshold: float) -> bool:
-        return (
-            self.density < threshold
-            and self.numel >= SPARSE_MIN_WEIGHTS
-            and weight.dim() == 2
-            and weight.device.type == "cpu"
-            and weight.dtype in _SPARSE_DTYPES
-        )
+    def use_sparse(self, weight: torch.Tensor, threshold: float | None, *, training: bool) -> bool:
+        """Whether the sparse kernel runs (see :func:`sparse_threshold`)."""
+        if weight.dim() != 2 or weight.device.type != "cpu" or weight.dtype not in _SPARSE_DTYPES:
+            return False
+        return self.density < sparse_threshold(self.numel, threshold, training=training)
+
+
+def sparse_threshold(weights: int, threshold: float | None = None, *, training: bool = True) -> float:
+    """Below which density a layer of ``weights`` weights runs on the sparse kernel.
+
+    ``threshold`` (a layer's ``sparse_threshold``) wins when it is a number;
+    ``None`` means the measured defaults: :data:`SPARSE_THRESHOLD` or, from
+    :data:`SPARSE_LARGE_WEIGHTS` weights, :data:`SPARSE_THRESHOLD_LARGE`, for
+    training (a graph is recorded) or inference; 0 below :data:`SPARSE_MIN_WEIGHTS`.
+    """
+    if threshold is not None:
+        return threshold
+    if weights < SPARSE_MIN_WEIGHTS:
+        return 0.0
+    pair = SPARSE_THRESHOLD_LARGE if weights >= SPARSE_LARGE_WEIGHTS else SPARSE_THRESHOLD
+    return pair[0] if training else pair[1]
 
 
 def _kept(weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
@@ -304,6 +324,9 @@ class _Scratch:
     def give_back(self, ticket: int) -> None:
         if self.lent and self.ticket == ticket:
             self.lent = False
+
+    def __deepcopy__(self, memo) -> _Scratch:
+        return _Scratch()  # a copied layer starts with its own, unlent
 
 
 class DenseMaskedLinear(torch.autograd.Function):
@@ -385,6 +408,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
 
     ``layer`` is a ``MaskedLinearLayer`` (its ``weight``, ``bias``,
     ``sparse_threshold`` and scratch tensor are used); ``x`` is ``[..., in]``.
+    A pass that records a graph counts as training, any other as inference.
     """
     weight, bias = layer.weight, layer.bias
     if state.all_on:
@@ -392,7 +416,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
-    if state.use_sparse(weight, layer.sparse_threshold):
+    if state.use_sparse(weight, layer.sparse_threshold, training=grad):
         pattern = state.pattern(mask)
         rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import MaskError, PruningError
-from workbench.sparse.kernels import SPARSE_THRESHOLD, MaskState, masked_linear
+from workbench.sparse.kernels import MaskState, masked_linear
 
 __all__ = ["MaskedEdgeLayer", "MaskedLayer", "MaskedLinearLayer", "as_bool_mask"]
 
@@ -217,13 +217,15 @@ class MaskedLinearLayer(MaskedLayer, nn.Linear):
             starts on; add ``mask_penalty()`` to the loss to learn a sparser mask.
 
     Attributes:
-        sparse_threshold: a fixed mask keeping less than this fraction of the
-            weights runs on a sparse kernel (CPU, float32/float64, layers of at
-            least :data:`~workbench.sparse.kernels.SPARSE_MIN_WEIGHTS` weights):
-            the same results up to float rounding, computed from the kept
-            weights only. Default :data:`~workbench.sparse.kernels.SPARSE_THRESHOLD`
-            (measured); set it on a layer or the class, ``0.0`` turns the sparse
-            kernel off. See :mod:`workbench.sparse.kernels`.
+        sparse_threshold: ``None`` (default): a fixed mask that keeps few of
+            the weights runs on a sparse kernel (CPU, float32/float64), with the
+            same results up to float rounding, computed from the kept weights
+            only; "few" was measured per layer size and for training and
+            inference (:func:`~workbench.sparse.kernels.sparse_threshold`). A
+            number replaces that choice for this layer (or, set on the class,
+            for all): a mask keeping less than this fraction runs sparse;
+            ``0.0`` turns the sparse kernel off, ``1.0`` uses it for every
+            pruned mask. See :mod:`workbench.sparse.kernels`.
 
     Example:
         >>> layer = MaskedLinearLayer(784, 100)
@@ -231,7 +233,7 @@ class MaskedLinearLayer(MaskedLayer, nn.Linear):
         >>> layer.mask = torch.ones(100, 784)   # every connection on
     """
 
-    sparse_threshold: float = SPARSE_THRESHOLD
+    sparse_threshold: float | None = None
 
     def __init__(
         self,

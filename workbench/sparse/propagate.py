@@ -139,6 +139,12 @@ class DagPlan:
     def edge_sizes(self) -> list[int]:
         return [g.last - g.first for g in self.generations]
 
+    def __deepcopy__(self, memo) -> None:
+        return None  # a copied model gathers its own plan on first use (CSR tensors cannot be deep-copied)
+
+    def __reduce__(self):
+        return type(None), ()  # pickled as None, for the same reason
+
     def is_current(self, indices: Sequence[torch.Tensor]) -> bool:
         """Whether ``indices`` are the tensors the plan was gathered from, unchanged since."""
         return (
