@@ -22,10 +22,10 @@ sparse kernels give first derivatives only (``create_graph=True`` raises).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,7 +220,7 @@ class MaskState:
     graph saved from an older state stays as it was.
     """
 
-    __slots__ = ("__weakref__", "_cache", "all_on", "kept", "key", "numel")
+    __slots__ = ("_cache", "all_on", "kept", "key", "numel")
 
     def __init__(self, key: tuple, mask: torch.Tensor) -> None:
         self.key = key
@@ -288,8 +288,16 @@ def _zeros(shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.zeros(tuple(shape), dtype=np.float32 if like.dtype == torch.float32 else np.float64))
 
 
-class _Token:
-    __slots__ = ("__weakref__",)
+class _Lease:
+    """Gives a lent buffer back when the autograd graph holding it is freed (``__del__``)."""
+
+    __slots__ = ("give_back",)
+
+    def __init__(self, give_back) -> None:
+        self.give_back = give_back
+
+    def __del__(self) -> None:
+        self.give_back()
 
 
 class _Scratch:
@@ -344,8 +352,7 @@ class DenseMaskedLinear(torch.autograd.Function):
         ctx.save_for_backward(x, masked, factor)
         if out is not None:
             ctx.scratch, ctx.ticket = scratch, ticket
-            ctx.token = _Token()  # freed with the graph: then the scratch tensor is free again
-            weakref.finalize(ctx.token, scratch.give_back, ticket)
+            ctx.lease = _Lease(functools.partial(scratch.give_back, ticket))  # freed with the graph
         return F.linear(x, masked, bias)
 
     @staticmethod

@@ -27,7 +27,6 @@ uses the per-block path otherwise.
 from __future__ import annotations
 
 import itertools
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,7 +34,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-import workbench.sparse.kernels  # noqa: F401  (takes torch's one-time "sparse CSR is beta" warning, silenced)
+from workbench.sparse.kernels import _Lease  # importing kernels also takes torch's CSR beta warning, silenced
 
 __all__ = ["DagPlan", "DagPropagation", "FusedActivation", "dag_plan", "fused_activation"]
 
@@ -261,10 +260,6 @@ class _Workspace:
         self.lent = False
 
 
-class _Token:
-    __slots__ = ("__weakref__",)
-
-
 class DagPropagation(torch.autograd.Function):
     """The sinks' activations (``[S, B]``) from the sources' activations (``[n_0, B]``).
 
@@ -281,8 +276,7 @@ class DagPropagation(torch.autograd.Function):
         count = len(plan.generations)
         weights, biases = params[:count], params[count:]
         space = plan.borrow(first)
-        ctx.token = _Token()  # freed with the graph (or at once without one): the workspace is free again
-        weakref.finalize(ctx.token, space.give_back)
+        ctx.lease = _Lease(space.give_back)  # freed with the graph (or at once without one)
         h = space.h  # [N, B], one row per neuron
         h[: plan.bounds[1]].copy_(first)
         if count:
