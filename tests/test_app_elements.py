@@ -140,7 +140,7 @@ def test_segment_data_of_one_bend():
     assert segment_data((0, 0), (100, 0), []) == {}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     st.tuples(st.floats(-500, 500), st.floats(-500, 500)),
     st.tuples(st.floats(-500, 500), st.floats(-500, 500)),
@@ -176,7 +176,7 @@ def test_elements_carry_positions_and_bends_that_cytoscape_draws_without_crossin
 def test_elements_of_a_tall_design_stay_within_a_pixel():
     graph = with_io(watts_strogatz(300, 6, 0.2, seed=0), 2, 2)
     drawing = layered_drawing(graph)
-    positions, routes = drawn_from_elements(graph_to_elements(graph, drawing))
+    _, routes = drawn_from_elements(graph_to_elements(graph, drawing))
     error = max(
         float(np.abs(np.reshape(routes[e], (-1, 2)) - np.reshape(b, (-1, 2))).max())
         for e, b in drawing.routes.items()

@@ -8,6 +8,8 @@ outputs of its data set), on generated graphs, and on random DAGs.
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -44,13 +46,13 @@ def check_drawing(graph: nx.DiGraph, drawing: Drawing) -> None:
     assert len(columns) == 1 or width > 2 * STUB
     assert xs == pytest.approx([xs[0] + (c - columns[0]) * width for c in columns])
     lines = [xs[0] + k * width for k in range(columns[-1] - columns[0] + 1)]
-    gaps = list(zip(lines, lines[1:], strict=False))
+    gaps = list(itertools.pairwise(lines))
     for (u, v), bends in drawing.routes.items():
         assert drawing.layers[u] < drawing.layers[v] and drawing.positions[u][0] < drawing.positions[v][0]
         points = [drawing.positions[u], *bends, drawing.positions[v]]
         along = [p[0] for p in points]
         assert along == sorted(along), f"edge {u!r} -> {v!r} goes back left: {points}"
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             if a[1] == b[1]:
                 continue  # a horizontal stub through a column: crossings() checks it misses every vertex
             # a slanted run lies inside one gap between columns, clear of both columns' vertices

@@ -132,6 +132,27 @@ def test_more_inputs_than_drawn_become_bundles_coded_by_the_share_kept():
     assert [v for v, d in dead.items() if d] == [model.node_at_row(0)]  # no input reaches it
 
 
+def test_a_feed_forward_nets_inputs_are_bundled_too():
+    torch.manual_seed(0)
+    n_in = MAX_DRAWN_INPUTS + 1
+    model = MaskedDeepFFN(n_in, 2, [4, 3])
+    masks = {k: torch.ones_like(m) for k, m in current_masks(model).items()}
+    kept_per_row = [0, 3, 9, 17]  # of the 17 inputs of each first-layer neuron
+    for r, k in enumerate(kept_per_row):
+        masks["layers.0"][r] = torch.arange(n_in) < k
+    masks["layers.1"][:, 1] = False  # hidden neuron 1 feeds nothing on
+    full = copy.deepcopy(model)
+    full.reset_mask()
+    drawn = with_io(full.generate_structure(), n_in, 2)
+    overlay = ModelOverlay(model, drawn)
+    assert overlay.matches
+    codes = dict(zip(drawn.edges, overlay.codes(masks, weight_snapshot(model)), strict=True))
+    assert [codes[(ALL_INPUTS, r)] for r in range(4)] == ["-", "e", "g", "h"]
+    assert all(codes[(1, j)] == "-" for j in (4, 5, 6))
+    dead = {v for v, d in zip(drawn.nodes, overlay.dead(masks).tolist(), strict=True) if d}
+    assert dead == {0, 1}  # 0 has no input left, 1 no way on to the outputs
+
+
 def test_inputs_up_to_the_limit_are_drawn_one_by_one():
     drawn = with_io(nx.DiGraph([(0, 1)]), MAX_DRAWN_INPUTS, 3)
     assert [v for v in drawn if drawn.nodes[v].get("role") == "input"] == [("input", i) for i in range(16)]

@@ -1,486 +1,374 @@
-"""Session logic of the app: design edits with undo/redo, the design dispatcher, workspace, session store."""
+"""One tab's session (workbench.app.state.session): the canvas, counts that say what they count, the
+extracted graph with the masks the views show, and session files that restore everything or nothing."""
 
 from __future__ import annotations
 
-import base64
-import time
-from pathlib import Path
+import copy
+import io
+import json
+import zipfile
 
 import networkx as nx
 import pytest
 import torch
 
-from workbench.app.callbacks.design import apply_design_action, load_upload
-from workbench.app.session import DesignState, Session, SessionStore
-from workbench.app.start import open_first
-from workbench.app.workspace import DatasetCache, Workspace, parse_sizes
-from workbench.errors import (
-    CycleError,
-    EmptyGraphError,
-    GraphError,
-    GraphFileError,
-    PruningError,
-    TrainingError,
-    WorkbenchError,
-)
-from workbench.pruning import current_masks
-from workbench.sparse import MaskedDeepDAN
+from workbench import io as wbio
+from workbench.app.state.analysis import edge_weights
+from workbench.app.state.overlay import with_io
+from workbench.app.state.session import Session, load_session
+from workbench.app.state.settings import Settings
+from workbench.app.state.start import open_sample
+from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace
+from workbench.errors import CheckpointError, GraphError, WorkbenchError
+from workbench.graph import layered_ffn
+from workbench.pruning import apply_masks, current_masks
+from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
 DATASETS = DatasetCache()
+GRAPH = nx.DiGraph([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("a", "d")])
 
 
-def chain(n: int = 3) -> DesignState:
-    design = DesignState()
-    for _ in range(n):
-        design.add_vertex()
-    for u in range(n - 1):
-        design.connect(u, u + 1)
-    return design
-
-
-def session_with(graph: nx.DiGraph | None = None, dataset: str = "moons") -> Session:
-    session = Session("test", Workspace(DATASETS, dataset))
-    if graph is not None:
-        session.design.replace(graph)
+def sample_session(name: str = "moons_dan") -> Session:
+    session = Session("s", Workspace(DATASETS))
+    open_sample(session, name)
     return session
 
 
-# ----------------------------------------------------------------------------- design state
-
-
-def test_add_vertex_takes_the_next_free_int_and_a_position():
-    design = DesignState()
-    assert [design.add_vertex() for _ in range(3)] == [0, 1, 2]
-    assert design.add_vertex((5.0, 6.0)) == 3
-    assert design.positions[3] == (5.0, 6.0)
-    assert len(set(design.positions.values())) == 4
-
-
-def test_connect_refuses_a_cycle_and_leaves_the_graph_unchanged():
-    design = chain(3)
-    version = design.version
-    with pytest.raises(CycleError, match=r"2 -> 0 -> 1 -> 2") as info:
-        design.connect(2, 0)
-    assert info.value.cycle == [2, 0, 1]
-    assert list(design.graph.edges) == [(0, 1), (1, 2)]
-    assert design.version == version
-
-
-def test_connect_refuses_a_self_loop_a_duplicate_and_unknown_vertices():
-    design = chain(2)
-    with pytest.raises(CycleError):
-        design.connect(1, 1)
-    with pytest.raises(GraphError, match="there already"):
-        design.connect(0, 1)
-    with pytest.raises(GraphError, match="unknown vertex 7"):
-        design.connect(0, 7)
-
-
-def test_undo_and_redo_walk_the_history():
-    design = chain(3)
-    assert design.graph.number_of_edges() == 2
-    assert design.undo() and design.graph.number_of_edges() == 1
-    assert design.undo() and design.graph.number_of_edges() == 0
-    assert design.redo() and design.graph.number_of_edges() == 1
-    design.add_vertex()  # a new edit drops the redo stack
-    assert not design.can_redo and not design.redo()
-
-
-def test_delete_removes_vertices_with_their_edges_and_ignores_unknowns():
-    design = chain(3)
-    assert design.delete([1, 99], []) == 1
-    assert list(design.graph.nodes) == [0, 2] and design.graph.number_of_edges() == 0
-    assert 1 not in design.positions
-    assert design.delete([], [(0, 2)]) == 0  # nothing to delete is not an edit
-    design.undo()
-    assert list(design.graph.edges) == [(0, 1), (1, 2)]
-
-
-def test_replace_checks_the_graph_first():
-    design = chain(2)
-    with pytest.raises(CycleError):
-        design.replace(nx.DiGraph([(0, 1), (1, 0)]))
-    with pytest.raises(EmptyGraphError):
-        design.replace(nx.DiGraph())
-    assert list(design.graph.edges) == [(0, 1)]
-    design.replace(nx.DiGraph([("a", "b")]))
-    assert set(design.positions) == {"a", "b"}
-
-
-# ----------------------------------------------------------------------------- the dispatcher
-
-
-def test_tapping_source_then_target_connects_and_a_cycle_is_refused():
-    session = session_with()
-    session.design = chain(3)
-    session.design.delete([], [(1, 2)])
-    assert apply_design_action(session, "tap", {"node": 1}) == (None, False)
-    assert session.pending == 1
-    apply_design_action(session, "tap", {"node": 2})
-    assert session.design.graph.has_edge(1, 2) and session.pending is None
-    apply_design_action(session, "tap", {"node": 2})
-    with pytest.raises(CycleError):
-        apply_design_action(session, "tap", {"node": 0})
-    assert session.pending is None and session.design.graph.number_of_edges() == 2
-
-
-def test_tapping_the_source_again_cancels():
-    session = session_with()
-    session.design = chain(2)
-    apply_design_action(session, "tap", {"node": 0})
-    apply_design_action(session, "tap", {"node": 0})
-    assert session.pending is None and session.design.graph.number_of_edges() == 1
-
-
-def test_context_menu_connects_deletes_and_adds():
-    session = session_with()
-    session.design = chain(2)
-    session.design.add_vertex()
-    apply_design_action(session, "menu", {"item": "connect-from", "node": 0})
-    apply_design_action(session, "menu", {"item": "connect-to", "node": 2})
-    assert session.design.graph.has_edge(0, 2)
-    apply_design_action(session, "menu", {"item": "delete", "node": None, "edge": (0, 1)})
-    assert not session.design.graph.has_edge(0, 1)
-    apply_design_action(session, "menu", {"item": "add-vertex", "node": None, "x": 10.0, "y": 20.0})
-    assert session.design.positions[3] == (10.0, 20.0)
-    message, _ = apply_design_action(session, "menu", {"item": "connect-to", "node": 1})
-    assert "Connect from here" in message
-
-
-def test_generate_replaces_the_design_and_bad_values_keep_it():
-    session = session_with()
-    session.design = chain(2)
-    message, _ = apply_design_action(session, "generate", {"generator": "grid", "values": {"m": 2, "n": 3}})
-    assert "6 vertices" in message and session.design.graph.number_of_nodes() == 6
-    with pytest.raises(GraphError):
-        apply_design_action(session, "generate", {"generator": "grid", "values": {"m": -1, "n": 3}})
-    assert session.design.graph.number_of_nodes() == 6
-
-
-def _upload(data: bytes) -> str:
-    return "data:application/octet-stream;base64," + base64.b64encode(data).decode()
-
-
-def test_malformed_upload_raises_and_changes_nothing():
-    session = session_with()
-    session.design = chain(3)
-    for name, data in [("bad.json", b"{"), ("bad.graphml", b"<graphml"), ("bad.txt", b"x"), ("bad.pt", b"nope")]:
-        with pytest.raises(WorkbenchError, match="bad"):
-            load_upload(session, _upload(data), name)
-    with pytest.raises(GraphFileError, match="empty"):
-        load_upload(session, "", "x.json")
-    assert list(session.design.graph.edges) == [(0, 1), (1, 2)]
-
-
-def test_upload_of_a_graph_file_replaces_the_design():
-    from workbench import io as wbio
-
-    session = session_with()
-    graph = nx.DiGraph([((0, 0), (1, 0)), ((0, 1), (1, 0))])
-    message = load_upload(session, _upload(wbio.graph_to_bytes(graph, "json")), "mine.json")
-    assert "3 vertices" in message
-    assert set(session.design.graph.edges) == set(graph.edges)
-
-
-def test_an_uploaded_cycle_is_refused():
-    from workbench import io as wbio
-
-    session = session_with()
-    session.design = chain(2)
-    data = wbio.graph_to_bytes(nx.DiGraph([(0, 1), (1, 0)]), "graphml")
-    with pytest.raises(CycleError):
-        load_upload(session, _upload(data), "cycle.graphml")
-    assert list(session.design.graph.edges) == [(0, 1)]
-
-
-# ----------------------------------------------------------------------------- workspace
-
-
-def built(dataset: str = "moons") -> Workspace:
-    ws = Workspace(DATASETS, dataset)
-    ws.build("dan", nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 3), (0, 3)]))
-    return ws
-
-
-def test_parse_sizes():
-    assert parse_sizes("32, 16") == [32, 16]
-    for bad in ("", "a", "3,-1", "0"):
-        with pytest.raises(GraphError, match="comma-separated"):
-            parse_sizes(bad)
-
-
-def test_build_makes_a_dan_or_an_ffn_for_the_dataset():
-    ws = built()
-    assert isinstance(ws.model, MaskedDeepDAN) and ws.fits()
-    ws.build("ffn", nx.DiGraph(), "8, 4")
-    assert ws.model.sizes == [2, 8, 4, 2]
-    with pytest.raises(GraphError, match="unknown model kind"):
-        ws.build("cnn", nx.DiGraph())
-
-
-def test_preview_does_not_change_the_model_and_dragging_back_restores():
-    ws = built()
-    before = current_masks(ws.model)
-    high = ws.preview_masks("percent", "global", 80.0)
-    assert sum(k for _, k, _ in high.rows) < sum(t for _, _, t in high.rows)
-    assert all(torch.equal(before[k], m) for k, m in current_masks(ws.model).items())
-    back = ws.preview_masks("percent", "global", 0.0)
-    assert all(k == t for _, k, t in back.rows)
-    assert back.accuracy is not None and 0.0 <= back.accuracy <= 1.0
-
-
-def test_threshold_preview_counts_and_rows():
-    ws = built()
-    snap = ws.take_snapshot()
-    top = float(snap.magnitudes.max())
-    p = ws.preview_masks("threshold", "global", top)
-    assert sum(k for _, k, _ in p.rows) == 0
-    assert next(r[0] for r in p.rows) == "input" and p.rows[-1][0] == "output"
-    assert p.remaining == p.total - sum(t for _, _, t in p.rows)
-    with pytest.raises(PruningError, match="non-negative"):
-        ws.preview_masks("threshold", "global", -1.0)
-    with pytest.raises(PruningError, match="unknown pruning mode"):
-        ws.preview_masks("random", "global", 1.0)
-
-
-def test_apply_commits_and_reset_masks_restores():
-    ws = built()
-    with pytest.raises(PruningError, match="preview"):
-        ws.apply()
-    ws.preview_masks("percent", "layer", 50.0)
-    masked = ws.apply()
-    assert masked > 0 and ws.preview_applied()
-    kept = sum(int(m.sum()) for m in current_masks(ws.model).values())
-    total = sum(m.numel() for m in current_masks(ws.model).values())
-    assert kept == total - masked
-    ws.reset_masks()
-    assert all(bool(m.all()) for m in current_masks(ws.model).values())
-
-
-def test_training_runs_in_the_background_and_polls_records():
-    ws = built()
-    ws.start(epochs=2, batch_size=64, lr=0.05)
-    with pytest.raises(PruningError, match="training is running"):
-        ws.preview_masks("percent", "global", 10.0)
-    deadline = time.monotonic() + 60
-    while ws.running and time.monotonic() < deadline:
-        time.sleep(0.05)
-        ws.poll()
-    _new, state, error = ws.poll()
-    assert state == "finished" and error is None
-    assert ws.history and ws.history[-1]["epoch"] == pytest.approx(2.0)
-    first_run = len(ws.history)
-    ws.start(epochs=1, batch_size=64)  # a second run (fine-tune) continues the epochs
-    while ws.running:
-        time.sleep(0.05)
-        ws.poll()
-    ws.poll()
-    assert len(ws.history) > first_run and ws.history[-1]["epoch"] == pytest.approx(3.0)
-
-
-def test_a_failing_run_keeps_the_model_and_reports():
-    ws = built()
-    model = ws.model
-    with torch.no_grad():
-        model.output_layer.bias.fill_(float("nan"))  # the first loss is NaN
-    ws.start(epochs=1)
-    while ws.running:
-        time.sleep(0.05)
-    _, state, error = ws.poll()
-    assert state == "failed" and "nan" in error.lower()
-    assert ws.model is model and not ws.running
-
-
-def test_start_refuses_a_model_that_does_not_fit_the_dataset():
-    ws = built("moons")
-    ws.set_dataset("digits")
-    with pytest.raises(TrainingError, match="does not fit"):
-        ws.start()
-
-
-def test_boundary_only_for_2d_data():
-    ws = built("moons")
-    _xs, _ys, prob = ws.boundary(steps=10)
-    assert prob.shape == (10, 10) and ((prob >= 0) & (prob <= 1)).all()
-    ws.set_dataset("digits")
-    assert ws.boundary() is None
-
-
-# ----------------------------------------------------------------------------- session and store
-
-
-def test_counts_follow_the_design_and_the_model_kind():
-    session = session_with(nx.DiGraph([(0, 1), (1, 2), (0, 2)]), dataset="moons")
-    c = session.counts("dan")
-    assert (c["vertices"], c["edges"], c["depth"]) == (3, 3, 3)
-    # 2 inputs -> 1 source (2 w + 1 b), 3 edges, 2 more biases, 1 sink -> 2 outputs (2 w + 2 b)
-    assert c["params"] == "12"
-    assert session.counts("ffn", "4")["params"] == f"{2 * 4 + 4 + 4 * 2 + 2:,}"
-    assert session.counts("ffn", "x")["params"] == "–"
-
-
-def test_open_first_loads_a_sample_with_a_graph_and_a_model():
-    session = session_with()
-    open_first(session)
-    assert session.design.graph.number_of_nodes() > 0
-    assert session.workspace.model is not None and session.workspace.fits()
-    assert not session.design.can_undo
-
-
-def test_store_keeps_one_session_per_id_and_drops_the_oldest():
-    made = []
-
-    def factory(sid):
-        made.append(sid)
-        return Session(sid, Workspace(DATASETS, "moons"))
-
-    store = SessionStore(factory, limit=2)
-    a, b = store.get("a"), store.get("b")
-    assert store.get("a") is a and a is not b
-    a.design.add_vertex()
-    assert b.design.graph.number_of_nodes() == 0
-    store.get("c")  # "b" is the least recently used now
-    assert len(store) == 2 and store.get("a") is a
-    assert store.get("b") is not b and made == ["a", "b", "c", "b"]
-    with pytest.raises(GraphError, match="session id"):
-        store.get(None)
-
-
-def test_downloads():
-    from workbench.app import ids
-
-    session = session_with(nx.DiGraph([(0, 1)]))
-    name, data = session.download(ids.DL_DESIGN_JSON)
-    assert name == "design.json" and b'"nodes"' in data
-    with pytest.raises(GraphError, match="Inspect"):
-        session.download(ids.DL_EXTRACTED_JSON)
-    with pytest.raises(GraphError, match="no model"):
-        session.download(ids.DL_CHECKPOINT)
-    session.workspace.build("dan", session.design.graph)
-    name, data = session.download(ids.DL_CHECKPOINT)
-    assert name == "model.pt" and len(data) > 100
-
-
-def test_a_downloaded_checkpoint_uploads_back_with_its_graph_and_dataset():
-    from workbench.app import ids
-
-    source = session_with(nx.DiGraph([("x", "y"), ("x", "z")]), dataset="moons")
-    source.workspace.build("dan", source.design.graph)
-    _, data = source.download(ids.DL_CHECKPOINT)
-    target = session_with(dataset="digits")
-    message = load_upload(target, _upload(data), "model.pt")
-    assert "model.pt" in message
-    assert set(target.design.graph.edges) == {("x", "y"), ("x", "z")}
-    assert target.workspace.dataset_name == "moons" and target.workspace.fits()
-    weights = dict(target.workspace.model.named_parameters())
-    for name, value in source.workspace.model.named_parameters():
-        assert torch.equal(weights[name], value)
-
-
-def test_create_app_refuses_an_unknown_sample():
-    from workbench.app import create_app
-
-    with pytest.raises(ValueError, match="unknown sample 'nope'"):
-        create_app("nope")
-    first, app = create_app(), create_app()  # callbacks belong to each app, none is module-level
-    assert len(first.callback_map) == len(app.callback_map) > 10
-    assert app.config.assets_folder.endswith("assets")
-    assert Path(app.config.assets_folder, "workbench.css").is_file()
-    assert "keepSession(layout)" in app.renderer  # the layout_post hook that keeps the session id
-
-
-def test_model_info_says_when_the_drawn_graph_changed_since_the_build():
-    from workbench.app.callbacks.train import model_info
-
-    session = session_with()
-    open_first(session)
-    ws, design = session.workspace, session.design
-    assert "changed" not in model_info(ws, design.graph)
-    design.add_vertex()
-    assert "the drawn graph has changed since" in model_info(ws, design.graph)
-    ws.build("dan", design.graph)
-    assert "changed" not in model_info(ws, design.graph)
-    ws.set_dataset("moons" if ws.dataset_name != "moons" else "digits")
-    assert "does not fit" in model_info(ws, design.graph)
-
-
-def test_store_makes_a_session_once_when_many_callbacks_ask_at_once():
-    import threading
-
-    made = []
-
-    def slow_factory(sid):
-        made.append(sid)
-        time.sleep(0.05)
-        return Session(sid, Workspace(DATASETS, "moons"))
-
-    store = SessionStore(slow_factory)
-    got = []
-    threads = [threading.Thread(target=lambda: got.append(store.get("tab"))) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert made == ["tab"] and len({id(s) for s in got}) == 1
-
-
-def test_a_tap_that_arrives_late_is_ignored():
-    session = session_with()
-    session.design = chain(3)
-    session.design.delete([], [(0, 1), (1, 2)])
-    apply_design_action(session, "tap", {"node": 2, "time": 200.0})  # the newer tap arrives first
-    apply_design_action(session, "tap", {"node": 0, "time": 100.0})  # the older one is stale
-    assert session.pending == 2 and session.design.graph.number_of_edges() == 0
-    apply_design_action(session, "tap", {"node": 1, "time": 300.0})
-    assert list(session.design.graph.edges) == [(2, 1)]
-
-
-def test_a_conv_sample_is_refused_by_the_design_panel_and_changes_nothing():
+def built(graph: nx.DiGraph = GRAPH, dataset: str = "moons") -> Session:
+    session = Session("s", Workspace(DATASETS, dataset))
+    session.design.replace(graph)
+    session.workspace.build(session.design.graph, Settings(dataset=dataset))
+    return session
+
+
+def everything(session: Session) -> tuple:
+    """What a restore must bring back, or a refused one must leave as it was."""
+    ws = session.workspace
+    state = {k: v.clone() for k, v in ws.model.state_dict().items()} if ws.model is not None else None
+    return (
+        list(session.design.graph.nodes(data=True)),
+        list(session.design.graph.edges),
+        session.settings,
+        ws.dataset_name,
+        [dict(r) for r in ws.history],
+        (ws.prune.mode, ws.prune.scope),
+        type(ws.model).__name__,
+        state,
+    )
+
+
+def same(a: tuple, b: tuple) -> bool:
+    *rest_a, state_a = a
+    *rest_b, state_b = b
+    if rest_a != rest_b or (state_a is None) != (state_b is None):
+        return False
+    return state_a is None or (
+        state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    )
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+def test_counts_say_design_vertices_and_model_neurons_on_the_default_sample():
+    session = sample_session()
+    c = session.counts()
+    assert (c["vertices"], c["edges"]) == (30, 60)  # the design
+    assert (c["neurons"], c["connections"], c["kept"]) == (34, 84, 84)  # 2 inputs and 2 outputs included
+    assert c["parameters"] == c["remaining"] == sum(p.numel() for p in session.workspace.model.parameters())
+    session.workspace.preview_masks(PruneSetting("percent", "global", 50.0), evaluate=False)
+    c = session.counts()
+    assert (c["connections"], c["kept"]) == (84, 42) and c["remaining"] == c["parameters"] - 42
+
+
+def test_counts_without_a_model_are_the_designs_only():
     session = Session("s", Workspace(DATASETS))
-    session.design = chain(3)
-    with pytest.raises(GraphError, match="'small_cnn' is a convolutional sample: open it in the Inspect panel"):
-        apply_design_action(session, "sample", {"name": "small_cnn"})
-    assert session.design.graph.number_of_edges() == 2 and session.workspace.model is None
+    session.design.replace(GRAPH)
+    c = session.counts()
+    assert (c["vertices"], c["edges"], c["depth"]) == (4, 5, 3)
+    assert c["neurons"] is c["connections"] is c["parameters"] is None
 
 
-def test_tap_time_stamps_are_compared_within_one_page_load():
-    session = session_with()
-    session.design = chain(3)
-    session.design.delete([], [(0, 1), (1, 2)])
-    apply_design_action(session, "tap", {"node": 0, "time": 9000.0, "page": "before-reload"})
-    apply_design_action(session, "tap", {"node": 0, "time": 9100.0, "page": "before-reload"})  # cancels
-    # after a reload the page's clock starts again: smaller stamps are new taps, not stale ones
-    apply_design_action(session, "tap", {"node": 1, "time": 50.0, "page": "after-reload"})
-    apply_design_action(session, "tap", {"node": 2, "time": 80.0, "page": "after-reload"})
-    assert list(session.design.graph.edges) == [(1, 2)]
+def test_counts_of_a_feed_forward_net_include_its_inputs_and_outputs():
+    session = sample_session("digits_mlp")
+    model = session.workspace.model
+    c = session.counts()
+    assert c["neurons"] == sum(model.sizes)
+    assert c["connections"] == sum(a * b for a, b in zip(model.sizes, model.sizes[1:], strict=False))
 
 
-def test_the_session_id_survives_a_reload_and_the_renderer_restores_it():
-    from dash import dcc
+# ----------------------------------------------------------------------------- the canvas
 
-    from workbench.app import LAYOUT_POST_HOOK, assets_folder
-    from workbench.app import ids as app_ids
-    from workbench.app.layout import serve_layout
 
-    def stores(layout):
-        found = {}
+def test_the_canvas_draws_the_design_with_the_models_inputs_and_outputs():
+    session = built()
+    canvas = session.canvas()
+    assert set(canvas.graph.edges) == set(with_io(GRAPH, 2, 2).edges)
+    assert session.canvas() is canvas  # computed once per change
+    session.design.add_vertex()
+    assert session.canvas() is not canvas and 0 in session.canvas().graph
 
-        def walk(node):
-            if isinstance(node, dcc.Store):
-                found[node.id] = node
-            for child in getattr(node, "children", None) or []:
-                if not isinstance(child, str):
-                    walk(child)
 
-        walk(layout)
-        return found
+def test_mask_codes_show_the_preview_then_the_applied_masks():
+    session = built()
+    ws = session.workspace
+    codes, dead = session.mask_codes()
+    assert "-" not in codes and set(dead) == {"0"} and len(codes) == session.canvas().graph.number_of_edges()
+    ws.preview_masks(PruneSetting("percent", "global", 60.0), evaluate=False)
+    previewed, _ = session.mask_codes()
+    assert previewed.count("-") > 0
+    assert all(bool(m.all()) for m in current_masks(ws.model).values())  # the model is untouched
+    ws.apply()
+    assert session.mask_codes()[0] == previewed
+    session.design.add_vertex()  # the design changes after the build: no dead flags, the new edges are unknown
+    codes, dead = session.mask_codes()
+    assert dead == "" and not session.design_matches_model()
+    assert Session("empty", Workspace(DATASETS)).mask_codes() is None
 
-    first, second = stores(serve_layout()), stores(serve_layout())
-    assert first[app_ids.SESSION].storage_type == "session"  # kept in the tab's sessionStorage
-    assert first[app_ids.PAGE].storage_type == "memory"
-    assert first[app_ids.SESSION].data != second[app_ids.SESSION].data  # a new tab gets a new session
-    assert first[app_ids.PAGE].data != second[app_ids.PAGE].data
-    assert "keepSession(layout)" in LAYOUT_POST_HOOK
-    script = (Path(assets_folder()) / "workbench.js").read_text()
-    assert "workbench.keepSession = function (layout)" in script
-    assert f'workbench.SESSION_STORE = "{app_ids.SESSION}"' in script
+
+def test_vertex_info_lists_incoming_weights_and_what_the_masks_keep():
+    session = built()
+    ws = session.workspace
+    weights = edge_weights(ws.model)
+    info = session.vertex_info("d")
+    assert (info["in_degree"], info["out_degree"], info["column"]) == (3, 2, 3)
+    assert [u for u, _, _ in info["incoming"]] == sorted(["a", "b", "c"], key=lambda u: -abs(weights[(u, "d")]))
+    assert all(w == pytest.approx(weights[(u, "d")]) for u, w, _ in info["incoming"])
+    assert info["in_kept"] == 3 and info["out_kept"] == 2 and not info["dead"]
+    masks = {k: torch.ones_like(m) for k, m in current_masks(ws.model).items()}
+    masks["output_layer"][:] = False  # no output sees anything: every vertex is dead
+    apply_masks(ws.model, masks)
+    ws.set_model(ws.model)  # the masks changed outside the workspace: make it settle on them
+    info = session.vertex_info("d")
+    assert info["out_kept"] == 0 and info["dead"]
+    assert session.vertex_info("nope") is None
+
+
+# ----------------------------------------------------------------------------- the extracted graph
+
+
+def test_the_extracted_graph_says_preview_or_applied_and_holds_exactly_the_kept_connections():
+    session = built()
+    ws = session.workspace
+    graph, which = session.extracted_graph()
+    assert which == "applied" == graph.graph["masks"]
+    assert set(graph.edges) == set(ws.model.generate_structure(include_input=True, include_output=True).edges)
+    ws.preview_masks(PruneSetting("percent", "global", 40.0), evaluate=False)
+    graph, which = session.extracted_graph()
+    assert which == "preview" == graph.graph["masks"]
+    pruned = copy.deepcopy(ws.model)
+    apply_masks(pruned, ws.preview.masks)
+    expected = pruned.generate_structure(include_input=True, include_output=True)
+    assert set(graph.edges) == set(expected.edges) and set(graph.nodes) == set(expected.nodes)
+    weights = edge_weights(ws.model)
+    assert all(d["weight"] == pytest.approx(weights[(u, v)]) for u, v, d in graph.edges(data=True))
+    name, data = session.download("extracted.json")
+    assert name == "extracted-preview.json" and set(wbio.graph_from_bytes(data, "json").edges) == set(expected.edges)
+    ws.apply()
+    assert session.extracted_graph()[1] == "applied"
+    assert session.download("extracted.graphml")[0] == "extracted-applied.graphml"
+
+
+def test_the_extracted_graph_of_a_pruned_feed_forward_net():
+    session = sample_session("digits_mlp_pruned")
+    model = session.workspace.model
+    assert isinstance(model, MaskedDeepFFN)
+    graph, which = session.extracted_graph()
+    n_in, hidden = model.sizes[0], sum(model.sizes[1:-1])
+
+    def label(v):
+        return ("input", v) if v < n_in else v - n_in if v < n_in + hidden else ("output", v - n_in - hidden)
+
+    expected = nx.relabel_nodes(model.generate_structure(include_input=True, include_output=True), label)
+    assert which == "applied" and set(graph.edges) == set(expected.edges)
+    assert graph.number_of_edges() < sum(a * b for a, b in zip(model.sizes, model.sizes[1:], strict=False))
+    weights = {(label(u), label(v)): w for (u, v), w in edge_weights(model).items()}
+    assert all(d["weight"] == pytest.approx(weights[(u, v)]) for u, v, d in graph.edges(data=True))
+
+
+def test_downloads_refuse_without_a_model_and_name_unknown_ones():
+    session = Session("s", Workspace(DATASETS))
+    session.design.replace(GRAPH)
+    name, data = session.download("design.json")
+    assert name == "design.json" and set(wbio.graph_from_bytes(data, "json").edges) == set(GRAPH.edges)
+    with pytest.raises(GraphError, match="there is no model yet; build one first"):
+        session.download("extracted.json")
+    with pytest.raises(GraphError, match="there is no model to download yet"):
+        session.download("model.pt")
+    with pytest.raises(GraphError, match="unknown download 'weights.csv'"):
+        session.download("weights.csv")
+
+
+# ----------------------------------------------------------------------------- session files
+
+
+def test_a_session_file_restores_design_weights_masks_curves_and_settings():
+    source = Session("a", Workspace(DATASETS, "circles"))
+    source.design.replace(layered_ffn([2, 3, 2]))  # tuple labels
+    source.design.graph.add_node((9, 9))  # and an isolated vertex at the end of the node order
+    source.settings = Settings(dataset="circles", activation="tanh", init_seed=4, lr=0.03, epochs=3, batch_size=64)
+    source.workspace.build(source.design.graph, source.settings)
+    source.workspace.history = [{"epoch": 1.0, "loss": 0.5, "test_acc": None}, {"epoch": 2.0, "loss": 0.4}]
+    source.workspace.prune = PruneSetting("threshold", "layer", 0.0)
+    source.workspace.preview_masks(PruneSetting("threshold", "layer", 0.2), evaluate=False)
+    source.workspace.apply()
+    saved = everything(source)
+    data = source.dump()
+    target = sample_session()
+    target.restore(data, name="mine.wbsession")
+    assert same(everything(target), saved)
+    assert not target.design.can_undo
+    masks = current_masks(target.workspace.model)
+    assert any(not bool(m.all()) for m in masks.values())
+    assert type(target.workspace.model.activation) is torch.nn.Tanh
+    loaded = load_session("b" * 32, data, DATASETS)
+    assert same(everything(loaded), saved)
+
+
+def test_a_session_file_without_a_model():
+    source = Session("a", Workspace(DATASETS))
+    source.design.replace(GRAPH)
+    target = sample_session()
+    target.restore(source.dump())
+    assert target.workspace.model is None and list(target.design.graph.edges) == list(GRAPH.edges)
+
+
+def _rewrite(data: bytes, change) -> bytes:
+    """The session file ``data`` with ``change(doc)`` applied to its session.json."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in archive.infolist():
+            content = archive.read(info.filename)
+            if info.filename == "session.json":
+                content = json.dumps(change(json.loads(content)))
+            target.writestr(info.filename, content)
+    return out.getvalue()
+
+
+def _zip(**members) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name.replace("_", "."), content)
+    return out.getvalue()
+
+
+def broken_files(good: bytes) -> dict:
+    return {
+        "empty": (b"", r"not a zip archive"),
+        "not a zip": (b"hello, world", r"not a zip archive"),
+        "truncated": (good[: len(good) // 2], r"not a zip archive"),
+        "no session.json": (_zip(model_pt=b"x"), r"has no session\.json"),
+        "a JSON list": (_zip(session_json="[1, 2]"), r"no format marker"),
+        "not JSON": (_zip(session_json="{oops"), r"session\.json is not readable JSON"),
+        "a newer version": (_rewrite(good, lambda d: {**d, "version": 99}), r"unsupported session file version 99"),
+        "a cyclic design": (
+            _rewrite(
+                good, lambda d: {**d, "design": wbio.graph_to_bytes(nx.DiGraph([(0, 1), (1, 0)]), "json").decode()}
+            ),
+            r"cycle|not a directed acyclic graph",
+        ),
+        "bad settings": (_rewrite(good, lambda d: {**d, "settings": {"lr": "inf"}}), r"Learning rate"),
+        "bad curves": (_rewrite(good, lambda d: {**d, "history": [{"loss": 1}]}), r"training curves are malformed"),
+        "no data set": (_rewrite(good, lambda d: {k: v for k, v in d.items() if k != "dataset"}), r"data set name"),
+        "a broken model": (
+            _zip(session_json=zipfile.ZipFile(io.BytesIO(good)).read("session.json"), model_pt=b"junk"),
+            r"model\.pt",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty",
+        "not a zip",
+        "truncated",
+        "no session.json",
+        "a JSON list",
+        "not JSON",
+        "a newer version",
+        "a cyclic design",
+        "bad settings",
+        "bad curves",
+        "no data set",
+        "a broken model",
+    ],
+)
+def test_a_broken_session_file_is_refused_and_changes_nothing(case):
+    good = built().dump()
+    data, message = broken_files(good)[case]
+    session = sample_session()
+    before = everything(session)
+    with pytest.raises(CheckpointError, match=message):
+        session.restore(data, name="bad.wbsession")
+    assert same(everything(session), before)
+
+
+def test_a_session_file_naming_an_unknown_data_set_changes_nothing():
+    data = _rewrite(built().dump(), lambda d: {**d, "dataset": "imagenet"})
+    session = sample_session()
+    before = everything(session)
+    with pytest.raises(WorkbenchError, match="imagenet"):
+        session.restore(data)
+    assert same(everything(session), before)
+
+
+@pytest.mark.xfail(
+    reason="BUG: Session.restore checks the data set with ws.datasets.get(), which raises DatasetError, "
+    "not the CheckpointError its docstring promises for a broken session file",
+    strict=True,
+)
+def test_a_session_file_naming_an_unknown_data_set_raises_a_checkpoint_error():
+    data = _rewrite(built().dump(), lambda d: {**d, "dataset": "imagenet"})
+    with pytest.raises(CheckpointError, match="imagenet"):
+        sample_session().restore(data)
+
+
+@pytest.mark.xfail(
+    reason="BUG: _read_session reads zip members without catching zlib.error (and reads model.pt outside any "
+    "try), so a session file whose compressed bytes are damaged raises zlib.error or BadZipFile, not CheckpointError",
+    strict=True,
+)
+@pytest.mark.parametrize("where", ["session.json", "model.pt"])
+def test_a_session_file_with_damaged_compressed_bytes_raises_a_checkpoint_error(where):
+    good = built().dump()
+    info = zipfile.ZipFile(io.BytesIO(good)).getinfo(where)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    damaged = bytearray(good)
+    for k in range(8, 40):  # a few bytes inside the member's deflated data
+        damaged[start + k] ^= 0xA5
+    session = sample_session()
+    before = everything(session)
+    with pytest.raises(CheckpointError):
+        session.restore(bytes(damaged))
+    assert same(everything(session), before)
+
+
+def test_a_busy_session_refuses_a_session_file():
+    session = built()
+    session.workspace.start(Settings(epochs=50, batch_size=8, device="cpu"))
+    try:
+        with pytest.raises(CheckpointError, match="training or ticket run is going on"):
+            session.restore(built().dump())
+    finally:
+        session.close()
+    assert not session.busy()
+
+
+def test_nbytes_counts_the_model_and_grows_with_a_preview():
+    session = built(layered_ffn([4, 8, 8, 4]))
+    before = session.nbytes()
+    assert before > 2 * sum(p.numel() * 4 for p in session.workspace.model.parameters())
+    session.workspace.preview_masks(PruneSetting("percent", "global", 10.0), evaluate=False)
+    assert session.nbytes() > before
+
+
+def test_a_dan_checkpoint_of_the_session_loads_back():
+    session = built()
+    _, data = session.download("model.pt")
+    model, extra = wbio.checkpoint_from_bytes(data)
+    assert isinstance(model, MaskedDeepDAN) and extra == {"dataset": "moons"}
+    theirs, ours = model.state_dict(), session.workspace.model.state_dict()
+    assert all(torch.equal(theirs[k], ours[k]) for k in ours)

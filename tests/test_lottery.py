@@ -14,8 +14,10 @@ from workbench.__main__ import main
 from workbench.errors import CheckpointError, MaskError, PruningError, TrainingError
 from workbench.lottery import (
     CONDITIONS,
+    Checkpoint,
     LotteryConfig,
     LotteryRunner,
+    RoundResult,
     iterate_lottery,
     load_round,
     prune_masks,
@@ -232,6 +234,24 @@ def test_stop_event_ends_the_experiment_without_a_partial_round(digits):
     counted = []
     result = run_lottery(_ffn(), digits, LotteryConfig(rounds=1, **FAST), progress=counted.append)
     assert sum(counted) == runs_in(result.config) == 30 + 3 * 30
+
+
+def test_resuming_from_a_rounds_checkpoint_trains_the_later_rounds_bit_for_bit(digits):
+    config = LotteryConfig(rounds=3, rewind=10, **FAST)
+    through = run_lottery(_ffn(), digits, config)
+    point = Checkpoint(1, through.get(1, "ticket").state, through.rewind_state)
+    resumed = list(iterate_lottery(_ffn(), digits, config, resume=point))
+    assert [(r.round, r.condition) for r in resumed] == [(k, c) for k in (2, 3) for c in CONDITIONS]
+    for r in resumed:
+        same = through.get(r.round, r.condition)
+        assert r.curve == same.curve and _same(r.masks, same.masks) and _same(r.state, same.state)
+
+
+def test_a_round_read_back_from_its_summary_equals_the_round(digits):
+    result = run_lottery(_ffn(), digits, LotteryConfig(rounds=1, **FAST))
+    for r in result.rounds:
+        back = RoundResult.from_summary(json.loads(json.dumps(r.summary())), r.masks)
+        assert back.summary() == r.summary() and back.masks is not r.masks and back.state is None
 
 
 def test_load_round_puts_a_rounds_weights_and_masks_into_a_model(digits):

@@ -147,6 +147,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser, limits_cls: type | None
         help="where idle sessions are kept on disk (default $XDG_DATA_HOME/workbench or ~/.local/share/workbench)",
     )
     parser.add_argument("--access-log", action="store_true", help="log one line per request")
+    parser.add_argument(
+        "--sweeps",
+        type=Path,
+        default=Path("results"),
+        help="folder of lottery sweeps the ticket screen can open (default ./results)",
+    )
     add_limit_arguments(parser, limits_cls)
 
 
@@ -167,6 +173,7 @@ def serve_config(args: argparse.Namespace, limits_cls: type | None = None):
         "sample": args.sample,
         "debug": args.debug,
         "limits": limits,
+        "sweeps_dir": args.sweeps,
     }
     if args.data_dir is not None:
         fields["data_dir"] = args.data_dir

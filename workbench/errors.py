@@ -100,3 +100,7 @@ class LimitError(WorkbenchError, ValueError):
 
 class GraphTooLargeError(ExtractionError, LimitError):
     """The extracted graph would exceed the limit the caller set."""
+
+
+class SweepError(WorkbenchError, ValueError):
+    """A sweep cannot run as asked: a bad grid, or an output folder that holds another experiment."""

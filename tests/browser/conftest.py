@@ -12,7 +12,7 @@ CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 
 
 #: Shared CI machines can be slow; a check waits this long before it fails.
-expect.set_options(timeout=20_000)
+expect.set_options(timeout=30_000)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -33,7 +33,8 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
+    """Every page at 1280 x 720: the screen the app promises to fit on."""
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 720}, "accept_downloads": True}
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +54,21 @@ def app_url():
 def base_url(app_url):
     """Overrides pytest-base-url's fixture (whose instance-method form warns under pytest 9)."""
     return app_url
+
+
+@pytest.fixture
+def new_page(browser, browser_context_args):
+    """Open a page in a new browser context (a separate browser profile: no shared session storage).
+
+    Returns a function ``new_page() -> Page``; every context it made is closed after the test.
+    """
+    contexts = []
+
+    def make():
+        context = browser.new_context(**browser_context_args)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -100,10 +100,10 @@ def create_app(sample: str | None = None, *, config: ServerConfig | None = None)
         memory_budget=config.memory_budget,
     )
     app.layout = serve_layout
-    register_callbacks(app, store)
     app.workbench_sessions = store
     app.workbench_config = config
     app.workbench_slots = slots
+    register_callbacks(app, store)
     threading.Thread(target=_warm_up, args=(datasets, ["moons"]), name="workbench-warm-up", daemon=True).start()
     return app
 

@@ -84,6 +84,8 @@ class ServerConfig:
             (default: room for the largest upload the limits allow, base64-encoded).
         limits: the size limits of requests (a :class:`workbench.limits.Limits`), or None for the defaults.
         sample: the sample model new sessions open on (None: the first).
+        sweeps_dir: the folder whose lottery sweeps (``workbench lottery --seeds ... --out``) the ticket
+            screen can open; nothing outside it is read.
         debug: Dash's debug mode, on Dash's development server instead of waitress.
     """
 
@@ -98,6 +100,7 @@ class ServerConfig:
     max_request_bytes: int | None = None
     limits: Any = None
     sample: str | None = None
+    sweeps_dir: Path = Path("results")
     debug: bool = False
 
     def __post_init__(self) -> None:

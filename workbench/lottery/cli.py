@@ -8,6 +8,12 @@ prunes and rewinds it round by round with its controls (see
 
     workbench lottery --dataset mnist --arch 300,100 --rounds 10 --rate 0.2 \\
         --output-rate 0.1 --rewind 0 --iterations 5000 --out results/lottery
+
+With ``--seeds 0,1,2``, or several values of ``--rate`` or ``--rewind``, it
+runs a sweep (see :mod:`workbench.lottery.sweep`): one chain per setting and
+seed, as Ray tasks when Ray is installed (a local instance with ``--workers``
+CPUs, or the cluster at ``--address``), into ``--out/<setting>/seed-<s>/``,
+and ends with ``summary.csv``, plots with mean ± std bands and a Markdown table.
 """
 
 from __future__ import annotations
@@ -35,6 +41,19 @@ def _ints(text: str) -> list[int]:
     return sizes
 
 
+def _list(kind, what: str):
+    def parse(text: str) -> list:
+        try:
+            values = [kind(s) for s in text.split(",") if s.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be comma-separated {kind.__name__}s, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{what} needs at least one value, got {text!r}")
+        return values
+
+    return parse
+
+
 def _count_or_fraction(text: str) -> float | int:
     value = float(text)
     return value if "." in text or "e" in text.lower() else int(value)
@@ -51,10 +70,20 @@ def add_lottery_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     p.add_argument("--n-samples", type=int, default=None, help="use a random subset of that many samples")
     p.add_argument("--arch", type=_ints, default=[300, 100], help="hidden layer sizes (default 300,100)")
     p.add_argument("--rounds", type=int, default=10, help="pruning rounds after the dense round (default 10)")
-    p.add_argument("--rate", type=float, default=0.2, help="fraction of remaining weights pruned per round")
+    p.add_argument(
+        "--rate",
+        type=_list(float, "--rate"),
+        default=[0.2],
+        help="fraction of remaining weights pruned per round (a list: a grid)",
+    )
     p.add_argument("--output-rate", type=float, default=None, help="rate of the output layer (default: --rate)")
     p.add_argument("--scope", choices=("layer", "global"), default="layer", help="rank weights per layer or globally")
-    p.add_argument("--rewind", type=int, default=0, help="iteration to rewind survivors to (0: initialisation)")
+    p.add_argument(
+        "--rewind",
+        type=_list(int, "--rewind"),
+        default=[0],
+        help="iteration to rewind survivors to (0: init; a list: a grid)",
+    )
     p.add_argument("--iterations", type=int, default=5000, help="training iterations per round (default 5000)")
     p.add_argument("--batch-size", type=int, default=60)
     p.add_argument("--lr", type=float, default=1.2e-3, help="Adam learning rate (default 1.2e-3, as the paper)")
@@ -62,8 +91,14 @@ def add_lottery_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     p.add_argument("--controls", type=_controls, default=("reinit", "random"), help="reinit,random (or none)")
     p.add_argument("--validation", type=_count_or_fraction, default=5000, help="held-out examples (or a fraction)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--seeds", type=_list(int, "--seeds"), default=None, help="run a sweep: one chain per seed (0,1,2)")
+    p.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray instance (default: the cores)")
+    p.add_argument("--address", default=None, help="HOST:PORT of a Ray cluster to run the sweep on")
+    p.add_argument(
+        "--backend", choices=("auto", "ray", "process"), default="auto", help="sweep on Ray, or one chain after another"
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu; cuda: a GPU per chain)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; per chain in a sweep)")
     p.add_argument("--out", default="results/lottery", help="output folder (default results/lottery)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -78,13 +113,17 @@ def run_lottery_command(args: argparse.Namespace) -> int:
     from workbench.training import load_dataset, resolve_device
 
     torch.set_num_threads(max(1, args.threads))
+    if args.seeds is not None or len(args.rate) > 1 or len(args.rewind) > 1:
+        from workbench.lottery.sweep_cli import run_sweep_command
+
+        return run_sweep_command(args)
     try:
         config = LotteryConfig(
             rounds=args.rounds,
-            rate=args.rate,
+            rate=args.rate[0],
             output_rate=args.output_rate,
             scope=args.scope,
-            rewind=args.rewind,
+            rewind=args.rewind[0],
             iterations=args.iterations,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -147,11 +186,11 @@ class _PlainBar:
         pass
 
 
-def _progress_bar(total: int, *, disabled: bool):
+def _progress_bar(total: int, *, disabled: bool, unit: str = "it", initial: int = 0):
     if disabled:
         return _PlainBar(total, disabled=True)
     try:
         from tqdm import tqdm
     except ImportError:
         return _PlainBar(total, disabled=False)
-    return tqdm(total=total, unit="it", desc="lottery", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc="lottery", dynamic_ncols=True)

@@ -38,7 +38,7 @@ from workbench.lottery.results import LotteryResult, RoundResult
 from workbench.lottery.steps import output_layer_name, prune_masks, random_masks, reinitialize, rewind
 from workbench.pruning import Scope, current_masks, weight_snapshot
 
-__all__ = ["CONDITIONS", "LotteryConfig", "iterate_lottery", "networks_in", "run_lottery", "runs_in"]
+__all__ = ["CONDITIONS", "Checkpoint", "LotteryConfig", "iterate_lottery", "networks_in", "run_lottery", "runs_in"]
 
 #: The ticket and its two controls, in the order each round trains them.
 CONDITIONS = ("ticket", "reinit", "random")
@@ -104,6 +104,27 @@ class LotteryConfig:
             raise PruningError(f"unknown controls {sorted(unknown)}; expected some of {list(CONDITIONS[1:])}")
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """What an experiment needs to go on after ``round``: the ticket's trained state and the rewinding state.
+
+    The next round prunes the ticket's trained weights (``ticket_state`` holds
+    them and the ticket's masks) and sets the survivors back to
+    ``rewind_state``. Every random draw of a round is seeded from the config,
+    so an experiment resumed from a checkpoint trains bit for bit the same
+    networks as one that ran through.
+
+    Attributes:
+        round: the last round whose networks all finished (0: the dense one).
+        ticket_state: the ticket's ``state_dict`` after training ``round`` (CPU tensors).
+        rewind_state: the state that survivors are rewound to (CPU tensors).
+    """
+
+    round: int
+    ticket_state: dict[str, torch.Tensor]
+    rewind_state: dict[str, torch.Tensor]
+
+
 # ----------------------------------------------------------------------- the experiment
 
 
@@ -145,6 +166,7 @@ def iterate_lottery(
     progress: Callable[[int], None] | None = None,
     keep_states: bool = True,
     on_rewind_state: Callable[[dict[str, torch.Tensor]], None] | None = None,
+    resume: Checkpoint | None = None,
 ) -> Iterator[RoundResult]:
     """Run the experiment on a copy of ``model``, yielding each trained network as it finishes.
 
@@ -160,7 +182,11 @@ def iterate_lottery(
         device: where to train (default: the model's device).
         progress: called with training iterations done (for progress bars).
         keep_states: keep every round's trained weights (for :func:`load_round`).
-        on_rewind_state: receives the saved rewinding state once round 0 has it.
+        on_rewind_state: receives the saved rewinding state once round 0 has it
+            (or at once, when resuming).
+        resume: go on after this checkpoint's round instead of starting from
+            round 0 (``model`` must be the one the experiment started with, for
+            its design); yields only the later rounds.
 
     Example:
         >>> for result in iterate_lottery(MaskedDeepFFN(64, 10, [32]), load_dataset("digits"), LotteryConfig(rounds=3)):
@@ -186,19 +212,27 @@ def iterate_lottery(
     def batches(round: int, condition: str) -> torch.Generator:
         return torch.Generator().manual_seed(config.seed * 100_003 + round * 10 + CONDITIONS.index(condition))
 
-    began = time.perf_counter()
-    trained = train_round(
-        ticket, splits, stop_at=config.iterations, save_at=config.rewind, generator=batches(0, "ticket"), **train
-    )
-    if trained.stopped or trained.saved is None:
-        return
-    rewind_state = trained.saved
-    if on_rewind_state is not None:
-        on_rewind_state({k: v.cpu() for k, v in rewind_state.items()})
-    yield _record(0, "ticket", ticket, trained, total, time.perf_counter() - began, keep_states)
+    if resume is None:
+        began = time.perf_counter()
+        trained = train_round(
+            ticket, splits, stop_at=config.iterations, save_at=config.rewind, generator=batches(0, "ticket"), **train
+        )
+        if trained.stopped or trained.saved is None:
+            return
+        rewind_state = trained.saved
+        if on_rewind_state is not None:
+            on_rewind_state({k: v.cpu() for k, v in rewind_state.items()})
+        yield _record(0, "ticket", ticket, trained, total, time.perf_counter() - began, keep_states)
+        first = 1
+    else:
+        ticket.load_state_dict(resume.ticket_state)
+        rewind_state = {k: v.to(device) for k, v in resume.rewind_state.items()}
+        if on_rewind_state is not None:
+            on_rewind_state({k: v.cpu() for k, v in rewind_state.items()})
+        first = resume.round + 1
 
-    masks = designed
-    for r in range(1, config.rounds + 1):
+    masks = current_masks(ticket)
+    for r in range(first, config.rounds + 1):
         masks = prune_masks(
             weight_snapshot(ticket),
             masks,

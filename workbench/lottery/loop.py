@@ -185,7 +185,7 @@ def train_round(
         cursor += batch_size
         loss = F.cross_entropy(model(data.x_train[batch]), data.y_train[batch])  # [B, classes] vs [B]
         if not torch.isfinite(loss):
-            raise TrainingError(f"loss became {float(loss)} at iteration {it}")
+            raise TrainingError(f"loss became {float(loss.detach())} at iteration {it}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -9,8 +9,10 @@ no plotting package.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +22,7 @@ import torch
 
 from workbench.lottery.results import LotteryResult
 
-__all__ = ["CSV_FIELDS", "line_chart_svg", "markdown_table", "table_rows", "write_results"]
+__all__ = ["CSV_FIELDS", "line_chart_svg", "markdown_table", "save_atomic", "table_rows", "write_results", "write_text"]
 
 CSV_FIELDS = (
     "round",
@@ -38,6 +40,22 @@ CSV_FIELDS = (
 #: Line colours per condition (colour-blind safe: blue, orange, grey-green).
 COLORS = {"ticket": "#1f77b4", "reinit": "#ff7f0e", "random": "#2ca02c"}
 LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random mask"}
+#: Colours of further series (several settings in one plot).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_atomic(obj, path: Path) -> None:
+    """``torch.save(obj, path)`` whole or not at all (a killed run never leaves half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def table_rows(result: LotteryResult, metric: str = "final_accuracy") -> list[dict]:
@@ -82,24 +100,27 @@ def write_results(result: LotteryResult, out: str | Path, *, extra: dict | None 
         "run": extra or {},
         "rounds": [r.summary() for r in result.rounds],
     }
-    paths["json"].write_text(json.dumps(document, indent=1) + "\n")
-    with paths["csv"].open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in result.rounds:
-            summary = r.summary()
-            writer.writerow({k: summary[k] for k in CSV_FIELDS})
+    write_text(paths["json"], json.dumps(document, indent=1) + "\n")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in result.rounds:
+        summary = r.summary()
+        writer.writerow({k: summary[k] for k in CSV_FIELDS})
+    write_text(paths["csv"], table.getvalue())
     masks = {f"{r.condition}/{r.round}": r.masks for r in result.rounds}
-    torch.save({"masks": masks, "rewind_state": result.rewind_state}, paths["masks"])
+    save_atomic({"masks": masks, "rewind_state": result.rewind_state}, paths["masks"])
     series = {
         c: [(r.percent_remaining, 100.0 * r.final_accuracy) for r in rs] for c, rs in result.by_condition().items()
     }
-    paths["accuracy"].write_text(
-        line_chart_svg(series, title="Test accuracy at the end of training", y_label="test accuracy (%)")
+    write_text(
+        paths["accuracy"],
+        line_chart_svg(series, title="Test accuracy at the end of training", y_label="test accuracy (%)"),
     )
     series = {c: [(r.percent_remaining, r.early_stop_iteration) for r in rs] for c, rs in result.by_condition().items()}
-    paths["early_stop"].write_text(
-        line_chart_svg(series, title="Early-stopping iteration (lowest validation loss)", y_label="iteration")
+    write_text(
+        paths["early_stop"],
+        line_chart_svg(series, title="Early-stopping iteration (lowest validation loss)", y_label="iteration"),
     )
     return paths
 
@@ -124,13 +145,23 @@ def line_chart_svg(
     x_label: str = "percent of weights remaining (log scale)",
     width: int = 640,
     height: int = 400,
+    bands: dict[str, Sequence[tuple[float, float, float]]] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> str:
     """An SVG line chart of ``{name: [(percent remaining, y), ...]}`` with a reversed log x axis.
 
     The x axis runs from 100 on the left to the smallest percent on the
-    right, as in Frankle & Carbin's figures. Pure; returns the SVG text.
+    right, as in Frankle & Carbin's figures. ``bands`` adds a shaded band
+    ``{name: [(percent remaining, low, high), ...]}`` behind a series (mean ±
+    std); ``labels`` names series in the legend (default: the condition's
+    label, or the name). Pure; returns the SVG text.
     """
+    bands = bands or {}
+    names = list(series)
+    known = all(n in COLORS for n in names)
+    colors = {n: COLORS[n] if known else PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     points = [p for s in series.values() for p in s if p[0] > 0 and math.isfinite(p[1])]
+    points += [(x, y) for b in bands.values() for x, lo, hi in b for y in (lo, hi) if x > 0 and math.isfinite(y)]
     left, right, top, bottom = 64, 150, 36, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     x_lo = min((p[0] for p in points), default=1.0)
@@ -166,8 +197,16 @@ def line_chart_svg(
         f'<text x="{left + plot_w / 2}" y="{height - 12}" text-anchor="middle">{escape(x_label)}</text>'
         f'<text transform="translate(16 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>'
     )
+    for name, band in bands.items():
+        kept = [(x, lo, hi) for x, lo, hi in band if x > 0 and math.isfinite(lo) and math.isfinite(hi)]
+        if len(kept) > 1:
+            outline = [(sx(x), sy(hi)) for x, _, hi in kept] + [(sx(x), sy(lo)) for x, lo, _ in reversed(kept)]
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in outline)
+            parts.append(
+                f'<polygon points="{path}" fill="{colors.get(name, "#555")}" fill-opacity="0.18" stroke="none"/>'
+            )
     for i, (name, data) in enumerate(series.items()):
-        color = COLORS.get(name, "#555")
+        color = colors[name]
         kept = [(sx(x), sy(y)) for x, y in data if x > 0 and math.isfinite(y)]
         if kept:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in kept)
@@ -177,7 +216,7 @@ def line_chart_svg(
         parts.append(
             f'<line x1="{width - right + 12}" y1="{ly}" x2="{width - right + 36}" y2="{ly}" '
             f'stroke="{color}" stroke-width="2"/>'
-            f'<text x="{width - right + 42}" y="{ly + 4}">{escape(LABELS.get(name, name))}</text>'
+            f'<text x="{width - right + 42}" y="{ly + 4}">{escape((labels or LABELS).get(name, name))}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

@@ -57,6 +57,28 @@ class RoundResult:
     def percent_remaining(self) -> float:
         return 100.0 * self.remaining / self.total if self.total else 0.0
 
+    @classmethod
+    def from_summary(cls, summary: dict, masks: Masks) -> RoundResult:
+        """The inverse of :meth:`summary`, given the masks it trained with (no trained weights).
+
+        Floats written by :meth:`summary` to JSON read back bit for bit.
+        """
+        return cls(
+            round=int(summary["round"]),
+            condition=str(summary["condition"]),
+            remaining=int(summary["remaining"]),
+            total=int(summary["total"]),
+            layer_remaining={str(k): int(v) for k, v in summary["layer_remaining"].items()},
+            final_accuracy=float(summary["final_accuracy"]),
+            best_accuracy=float(summary["best_accuracy"]),
+            early_stop_iteration=int(summary["early_stop_iteration"]),
+            early_stop_accuracy=float(summary["early_stop_accuracy"]),
+            min_val_loss=float(summary["min_val_loss"]),
+            seconds=float(summary["seconds"]),
+            curve=[(int(i), float(v), float(a)) for i, v, a in summary["curve"]],
+            masks=dict(masks),
+        )
+
     def summary(self) -> dict:
         """The JSON-ready fields (no tensors)."""
         return {

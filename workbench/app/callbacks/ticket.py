@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State, ctx
+from dash import Input, Output, State, ctx, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.edge import session_callback
 from workbench.app.callbacks.train import STATUS_OUTPUTS, status_outputs
 from workbench.app.state.ticket import (
     find_round,
+    find_sweeps,
     load_chosen_round,
     lottery_config,
+    open_sweep_in,
     poll_ticket,
     progress_text,
     round_key,
     start_ticket,
 )
-from workbench.app.views.ticket import accuracy_figure, accuracy_patch, round_density_figure, round_options
+from workbench.app.views.ticket import (
+    SWEEP_METRICS,
+    accuracy_figure,
+    accuracy_patch,
+    round_density_figure,
+    round_options,
+    sweep_figure,
+)
 from workbench.app.views.widgets import alert
+from workbench.errors import WorkbenchError
 
 __all__ = ["register"]
 
@@ -47,6 +57,7 @@ def _drawn(session, p, *, whole: bool) -> dict:
 
 def register(app, store) -> None:
     """Define the ticket screen's callbacks on ``app``."""
+    register_sweeps(app, app.workbench_config.sweeps_dir)
 
     @session_callback(
         app,
@@ -173,3 +184,41 @@ def register(app, store) -> None:
             "alert": alert(f"Loaded the {note} into the model: the main screen shows it.", "success"),
             "model_version": session.workspace.version,
         }
+
+
+def register_sweeps(app, root) -> None:
+    """The sweep card: list the sweeps below ``root`` when the screen opens, and plot the chosen one."""
+
+    @app.callback(
+        Output(ids.TICKET_SWEEP, "options"),
+        Input(ids.VIEW, "value"),
+        prevent_initial_call=True,
+    )
+    def sweep_options(view):
+        return find_sweeps(root) if view == "ticket" else no_update
+
+    @app.callback(
+        Output(ids.TICKET_SWEEP_FIG, "figure"),
+        Output(ids.TICKET_SWEEP_BOX, "className"),
+        Output(ids.TICKET_SWEEP_INFO, "children"),
+        Input(ids.TICKET_SWEEP_OPEN, "n_clicks"),
+        Input(ids.TICKET_SWEEP_METRIC, "value"),
+        State(ids.TICKET_SWEEP, "value"),
+        prevent_initial_call=True,
+    )
+    def open_sweep(_n, metric, name):
+        try:
+            summary = open_sweep_in(root, name)
+            figure = sweep_figure(summary, metric if metric in SWEEP_METRICS else "accuracy")
+        except WorkbenchError as err:
+            return no_update, no_update, alert(str(err), "error")
+        seeds = {len(c.seeds) for conditions in summary.settings.values() for c in conditions.values()}
+        notes = [
+            f"{len(summary.settings)} setting(s), {max(seeds, default=0)} seed(s); click a seed in the "
+            "legend to show its own curve."
+        ]
+        if summary.failed:
+            notes.append(f"Failed chains: {', '.join(summary.failed)}.")
+        if summary.unfinished:
+            notes.append(f"Still running or stopped: {', '.join(summary.unfinished)}.")
+        return figure, "card", " ".join(notes)

@@ -15,13 +15,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
 from workbench.app.state.analysis import layer_title
 from workbench.app.state.settings import read_number
-from workbench.errors import TrainingError
+from workbench.errors import SweepError, TrainingError
 from workbench.lottery import LotteryConfig, LotteryRunner, RoundResult, load_round, reinitialize
+from workbench.lottery.summary import SweepSummary, open_sweep
 from workbench.sparse import named_maskable_layers
 from workbench.training import resolve_device
 
@@ -31,8 +33,10 @@ __all__ = [
     "TicketState",
     "density_rows",
     "find_round",
+    "find_sweeps",
     "load_chosen_round",
     "lottery_config",
+    "open_sweep_in",
     "poll_ticket",
     "progress_text",
     "round_key",
@@ -225,3 +229,27 @@ def poll_ticket(session, *, follow: bool, redraw: bool = False) -> TicketPoll | 
         newest=newest,
         loaded=loaded,
     )
+
+
+def find_sweeps(root: Path) -> list[str]:
+    """The sweep folders below ``root`` (those holding ``<setting>/seed-<s>/results.json``), relative, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = {path.parent.parent.parent for path in root.glob("**/seed-*/results.json")}
+    return sorted(str(folder.relative_to(root)) for folder in found if folder != root.parent)
+
+
+def open_sweep_in(root: Path, name: str) -> SweepSummary:
+    """The sweep ``name`` below ``root``; nothing outside ``root`` is read.
+
+    Raises:
+        SweepError: ``name`` is not a sweep folder below ``root``, or its files cannot be read.
+    """
+    if not isinstance(name, str) or not name:
+        raise SweepError("choose a sweep folder first")
+    root = Path(root).resolve()
+    folder = (root / name).resolve()
+    if folder != root and root not in folder.parents:
+        raise SweepError(f"{name!r} is not a folder below {root}")
+    return open_sweep(folder)

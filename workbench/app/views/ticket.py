@@ -14,13 +14,16 @@ from workbench.app.state.ticket import CONDITION_NAMES, density_rows, round_key,
 from workbench.app.views.figures import FONT, GRID, MARGIN, add_hint, density_figure, empty_figure
 from workbench.app.views.widgets import button, card, field, number_input, plot
 from workbench.lottery import RoundResult
+from workbench.lottery.summary import SweepSummary
 
 __all__ = [
+    "SWEEP_METRICS",
     "accuracy_figure",
     "accuracy_patch",
     "accuracy_points",
     "round_density_figure",
     "round_options",
+    "sweep_figure",
     "ticket_screen",
 ]
 
@@ -105,6 +108,91 @@ def round_density_figure(result: RoundResult | None, designed: Mapping[str, int]
     return fig
 
 
+#: What the sweep plot can show: (mean field, std field, seed field, axis title, scale to percent).
+SWEEP_METRICS = {
+    "accuracy": ("accuracy_mean", "accuracy_std", "accuracy", "test accuracy (%)", 100.0),
+    "early_stop": (
+        "early_stop_iteration_mean",
+        "early_stop_iteration_std",
+        "early_stop_iteration",
+        "early-stop iteration",
+        1.0,
+    ),
+}
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def _band_colour(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _line(x, y, *, group: str, **style) -> dict:
+    return {"type": "scatter", "x": list(x), "y": list(y), "mode": "lines", "legendgroup": group, **style}
+
+
+def sweep_figure(summary: SweepSummary, metric: str = "accuracy") -> dict:
+    """Mean ± std across seeds against weights remaining, per setting and condition; each seed's own curve
+    is in the legend, hidden until clicked (a plain figure dict).
+
+    Raises:
+        KeyError: ``metric`` is not a key of :data:`SWEEP_METRICS`.
+    """
+    mean_field, std_field, seed_field, title, scale = SWEEP_METRICS[metric]
+    traces = []
+    several = len(summary.settings) > 1
+    for k, (setting, conditions) in enumerate(summary.settings.items()):
+        dash = DASHES[k % len(DASHES)]
+        for condition, curve in conditions.items():
+            colour = COLOURS.get(condition, "#64748b")
+            name = CONDITION_NAMES.get(condition, condition) + (f" · {setting}" if several else "")
+            group = f"{setting}/{condition}"
+            x = curve.percent_remaining
+            mean = [m * scale for m in getattr(curve, mean_field)]
+            std = [0.0 if s != s else s * scale for s in getattr(curve, std_field)]  # nan (one seed): no band
+            low = [m - s for m, s in zip(mean, std, strict=True)]
+            high = [m + s for m, s in zip(mean, std, strict=True)]
+            band = {"line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"}
+            traces.append(_line(x, low, group=group, **band))
+            traces.append(_line(x, high, group=group, fill="tonexty", fillcolor=_band_colour(colour, 0.18), **band))
+            traces.append(
+                _line(
+                    x,
+                    mean,
+                    group=group,
+                    mode="lines+markers",
+                    name=f"{name} (mean ± std)",
+                    line={"color": colour, "width": 2, "dash": dash},
+                    customdata=[[n, s] for n, s in zip(curve.n_seeds, std, strict=True)],
+                    hovertemplate="%{x:.1f}% of weights: %{y:.2f} ± %{customdata[1]:.2f} (%{customdata[0]} seeds)"
+                    "<extra>" + name + "</extra>",
+                )
+            )
+            for seed in curve.seeds:
+                values = [v * scale for v in getattr(seed, seed_field)]
+                style = {"color": colour, "width": 1, "dash": "dot"}
+                own = {"name": f"seed {seed.seed} · {name}", "visible": "legendonly", "line": style}
+                traces.append(_line(seed.percent_remaining, values, group=group, **own))
+    layout = {
+        "title": {"text": f"Sweep {summary.folder.name}: {title} across seeds", "x": 0.01, "font": {"size": 13}},
+        "font": FONT,
+        "margin": {**MARGIN, "b": 40},
+        "height": 360,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "#ffffff",
+        "legend": {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 10}, "traceorder": "grouped"},
+        "xaxis": {
+            "type": "log",
+            "autorange": "reversed",
+            "title": {"text": "% of weights remaining"},
+            "gridcolor": GRID,
+        },
+        "yaxis": {"title": {"text": title}, "gridcolor": GRID},
+        "uirevision": "sweep",
+    }
+    return {"data": traces, "layout": layout}
+
+
 def round_options(results: Sequence[RoundResult]) -> list[dict]:
     """Dropdown options, one per finished network, newest round first."""
     ordered = sorted(results, key=lambda r: (-r.round, list(CONDITION_NAMES).index(r.condition)))
@@ -172,6 +260,23 @@ def ticket_screen() -> html.Div:
         field("Round", dcc.Dropdown(id=ids.TICKET_ROUND, options=[], clearable=False, placeholder="no round yet")),
         button("Load into the model", ids.TICKET_LOAD),
     )
+    sweeps = card(
+        "Sweeps (several seeds)",
+        html.Div(
+            "Open a finished (or running) sweep of `workbench lottery --seeds ...` from the server's sweeps folder.",
+            className="field-hint",
+        ),
+        dcc.Dropdown(id=ids.TICKET_SWEEP, options=[], clearable=False, placeholder="no sweep found"),
+        dcc.RadioItems(
+            [{"label": "accuracy", "value": "accuracy"}, {"label": "early stop", "value": "early_stop"}],
+            "accuracy",
+            id=ids.TICKET_SWEEP_METRIC,
+            inline=True,
+            className="radio seg",
+        ),
+        button("Open the sweep", ids.TICKET_SWEEP_OPEN),
+        html.Div(id=ids.TICKET_SWEEP_INFO, className="field-hint"),
+    )
     main = html.Div(
         [
             html.Div(id=ids.TICKET_ALERT),
@@ -182,12 +287,13 @@ def ticket_screen() -> html.Div:
                 ],
                 className="fig-row",
             ),
+            html.Div(plot(ids.TICKET_SWEEP_FIG), id=ids.TICKET_SWEEP_BOX, className="hidden"),
             dcc.Interval(id=ids.TICKET_POLL, interval=1000, disabled=True, max_intervals=1),
         ],
         className="main",
     )
     return html.Div(
-        [html.Div([form, rounds], className="sidebar"), main],
+        [html.Div([form, rounds, sweeps], className="sidebar"), main],
         className="screen screen-ticket hidden",
         id="screen-ticket",
     )
