@@ -16,8 +16,9 @@ from workbench.sparse.kernels import SparseMaskedLinear, sparse_pattern
 
 @pytest.fixture
 def small_sparse(monkeypatch):
-    """Blocks 3 wide: small layers exercise several blocks (layers set sparse_threshold to go sparse)."""
+    """Blocks 3 wide and batches in chunks of 2 rows: small layers and batches exercise several of each."""
     monkeypatch.setattr(kernels, "BLOCK", 3)
+    monkeypatch.setattr(kernels, "BATCH_CHUNK", 2)
 
 
 def _reference(layer, x, mask=None):
@@ -70,6 +71,7 @@ def _sparse_layer(n_in, n_out, density, *, seed=0, bias=True, dtype=torch.float3
 def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, density, lead, bias, dtype, seed):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kernels, "BLOCK", 3)
+        patch.setattr(kernels, "BATCH_CHUNK", 2)
         layer = _sparse_layer(n_in, n_out, density, seed=seed, bias=bias, dtype=dtype)
         if not layer.mask.all():
             assert layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold, training=True)
