@@ -53,12 +53,13 @@ __all__ = [
 #: keeping less than this fraction of its weights runs on the sparse kernel,
 #: ``(training, inference)``, for layers of at least :data:`SPARSE_MIN_WEIGHTS`
 #: weights. Measured with ``python benchmarks/crossover.py`` at batch 64 on the
-#: benchmark machine (benchmarks/RESULTS.md): training breaks even near 0.1 of
-#: the weights kept at 784x300 and 784x1000, inference near 0.2.
-SPARSE_THRESHOLD = (0.1, 0.2)
+#: benchmark machine (see benchmarks/RESULTS.md): training breaks even between
+#: 0.05 (784x300) and 0.1 (784x1000) of the weights kept, inference between 0.1
+#: and 0.2; the crossover moves with the machine's load.
+SPARSE_THRESHOLD = (0.08, 0.12)
 #: The same for layers of at least :data:`SPARSE_LARGE_WEIGHTS` weights (at
-#: 4096x4096 training breaks even near 0.2, inference near 0.3).
-SPARSE_THRESHOLD_LARGE = (0.2, 0.3)
+#: 4096x4096 training breaks even between 0.15 and 0.2, inference near 0.3).
+SPARSE_THRESHOLD_LARGE = (0.15, 0.25)
 #: Smaller layers stay on the dense kernels whatever their density: the fixed
 #: cost of the sparse calls outweighs the savings (300x100: never faster).
 SPARSE_MIN_WEIGHTS = 1 << 15
