@@ -64,3 +64,20 @@ def test_load_benchmark_runs_against_the_current_app():
     for kind in ("page load", "trivial, idle server", "add vertex", "start training", "poll while training"):
         assert kind in rows and rows[kind].split(" | ")[2] == "0", rows.get(kind)  # no errors
     assert "Sessions kept: 3/3" in done.stdout and "Server memory (RSS)" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_crossover_prints_a_ratio_per_density_and_size():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "crossover.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 0.")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 0.50", "| 0.10"]
+    assert all(float(cell) > 0 for row in rows for cell in row.strip(" |").split(" | ")[1:])
+    assert "faster at densities" in done.stdout

@@ -31,7 +31,7 @@ from workbench.sparse.ffn import cast_input, flatten_input, input_shape_of
 from workbench.sparse.init import global_rng_untouched
 from workbench.sparse.layers import MaskedEdgeLayer, MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
-from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan
+from workbench.sparse.propagate import DagPlan, DagPropagation, dag_plan, fused_activation
 
 __all__ = ["DagIndex", "MaskedDeepDAN", "dag_index", "dan_parameter_count"]
 
@@ -202,11 +202,12 @@ class MaskedDeepDAN(MaskableModule):
         x, unbatched = flatten_input(cast_input(x, self.input_layer.weight), self.input_shape)  # [B, in]
         first = self.input_layer(x)  # [B, n_0]
         first = self.activation(self.norms[0](first) if self.use_layer_norm else first)
-        if self._can_fuse():
-            blocks = tuple(self.layers)
-            masks = torch.cat([b.mask for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
-            params = [b.weight for b in blocks] + [b.bias for b in blocks]
-            sinks = DagPropagation.apply(first.t(), self._plan(), masks, *params)  # [S, B]
+        activation = fused_activation(self.activation)
+        if activation is not None and self._can_fuse():
+            blocks = list(self.layers._modules.values())  # the parameters without nn.Module's attribute lookup
+            masks = torch.cat([b._buffers["mask"] for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
+            params = [b._parameters["weight"] for b in blocks] + [b._parameters["bias"] for b in blocks]
+            sinks = DagPropagation.apply(first.t(), self._plan(), activation, masks, *params)  # [S, B]
             out = self.output_layer(sinks.t())  # [B, out]
         else:
             out = self._forward_blocks(first)
@@ -224,7 +225,7 @@ class MaskedDeepDAN(MaskableModule):
 
     def _can_fuse(self) -> bool:
         """Whether :class:`DagPropagation` computes exactly what the blocks would."""
-        if not isinstance(self.activation, nn.ReLU) or self.use_layer_norm or torch.jit.is_scripting():
+        if fused_activation(self.activation) is None or self.use_layer_norm or torch.jit.is_scripting():
             return False
         plain = MaskedEdgeLayer.forward
         return not any(
@@ -234,12 +235,12 @@ class MaskedDeepDAN(MaskableModule):
 
     def _plan(self) -> DagPlan:
         """Index tensors of the fused pass; gathered again when a block's indices move or change."""
-        key = tuple((t.data_ptr(), t._version) for b in self.layers for t in (b.source, b.target))
-        key += ((self.sink_rows.data_ptr(), self.sink_rows._version),)
-        if getattr(self, "_plan_key", None) != key:
-            self._plan_cache = dag_plan(tuple(self.layers), self.layer_bounds, self.sink_rows)
-            self._plan_key = key
-        return self._plan_cache
+        blocks = list(self.layers._modules.values())
+        indices = [*(b._buffers[name] for b in blocks for name in ("source", "target")), self._buffers["sink_rows"]]
+        plan = self.__dict__.get("_plan_cache")
+        if plan is None or not plan.is_current(indices):
+            plan = self.__dict__["_plan_cache"] = dag_plan(blocks, self.layer_bounds, self._buffers["sink_rows"])
+        return plan
 
     def node_at_row(self, row: int):
         return self._nodes[int(self.row_vertex[row])]

@@ -104,7 +104,7 @@ class MaskedDeepFFN(MaskableModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, *input_shape] -> [B, out]
         h, unbatched = flatten_input(cast_input(x, self.layers[0].weight), self.input_shape)
-        for layer, norm in zip(self.layers[:-1], self.norms, strict=True):
+        for layer, norm in zip(self.layers, self.norms, strict=False):  # all but the last (no ModuleList slice)
             h = self.activation(norm(layer(h)))
         out = self.layers[-1](h)
         return out[0] if unbatched else out

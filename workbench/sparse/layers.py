@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 import numbers
-import weakref
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from workbench.errors import MaskError, PruningError
 from workbench.sparse.init import default_init_, uniform_
+from workbench.sparse.kernels import MaskState, masked_linear
 
 __all__ = ["MaskedEdgeLayer", "MaskedLayer", "MaskedLinearLayer", "as_bool_mask"]
 
@@ -122,24 +121,31 @@ class MaskedLayer:
         all_on, factor = self._mask_factor()
         return self.weight if all_on else self.weight * factor
 
-    def _mask_factor(self) -> tuple[bool, torch.Tensor | None]:
-        """Whether every connection is on, else the mask as 0/1 in the weight's dtype.
+    def _mask_state(self) -> MaskState:
+        """The :class:`~workbench.sparse.kernels.MaskState` of the current mask.
 
         Cached until the mask changes (its version counter moves) or the weight
-        changes dtype or device. Multiplying by a float factor is several times
-        faster on CPU than by a bool tensor (whose conversion is not vectorised),
-        and a mask with every connection on needs no product at all: the weight
-        itself is then ``weight * mask`` exactly, gradient included.
+        changes dtype or device.
         """
         mask, weight = self._buffers["mask"], self.weight
         key = (mask.data_ptr(), mask._version, mask.shape, weight.dtype, weight.device)
-        cached = self.__dict__.get("_factor_cache")
-        if cached is None or cached[0] != key:
-            all_on = bool(mask.all())
-            factor = None if all_on else mask.view(torch.uint8).to(weight.dtype)  # uint8 -> float is vectorised
-            cached = (key, all_on, factor)
-            self.__dict__["_factor_cache"] = cached
-        return cached[1], cached[2]
+        state = self.__dict__.get("_state")
+        if state is None or state.key != key:
+            state = self.__dict__["_state"] = MaskState(key, mask)
+        return state
+
+    def _mask_factor(self) -> tuple[bool, torch.Tensor | None]:
+        """Whether every connection is on, else the mask as 0/1 in the weight's dtype.
+
+        Multiplying by a float factor is several times faster on CPU than by a
+        bool tensor (whose conversion is not vectorised), and a mask with every
+        connection on needs no product at all: the weight itself is then
+        ``weight * mask`` exactly, gradient included.
+        """
+        state = self._mask_state()
+        if state.all_on:
+            return True, None
+        return False, state.factor(self._buffers["mask"], self.weight.dtype)
 
     def mask_penalty(self) -> torch.Tensor:
         """Expected number of active connections of a learnable mask (sum of sigmoids).
@@ -232,81 +238,6 @@ class MaskedLayer:
         return float(mask.sum()) / mask.numel() if mask.numel() else 0.0
 
 
-class _Token:
-    __slots__ = ("__weakref__",)
-
-
-class _Scratch:
-    """A tensor for a layer's masked weight, reused by one forward pass (and its backward) at a time.
-
-    A fresh weight-sized tensor per step costs page faults that can take as long
-    as the product itself on large layers. The tensor is lent by :meth:`borrow`
-    and given back when the backward pass has used it, or when the graph that
-    holds it is freed; while it is lent, another forward pass gets a fresh
-    tensor. Autograd's version check still guards it: a second backward through
-    a retained graph after a later forward pass has reused it raises instead
-    of computing with changed values.
-    """
-
-    __slots__ = ("lent", "tensor", "ticket")
-
-    def __init__(self) -> None:
-        self.tensor: torch.Tensor | None = None
-        self.ticket = 0
-        self.lent = False
-
-    def borrow(self, like: torch.Tensor) -> tuple[torch.Tensor | None, int]:
-        if self.lent:
-            return None, 0
-        tensor = self.tensor
-        if tensor is None or tensor.shape != like.shape or tensor.dtype != like.dtype or tensor.device != like.device:
-            self.tensor = torch.empty(like.shape, dtype=like.dtype, device=like.device)
-        self.ticket += 1
-        self.lent = True
-        return self.tensor, self.ticket
-
-    def give_back(self, ticket: int) -> None:
-        if self.lent and self.ticket == ticket:
-            self.lent = False
-
-
-class _MaskedLinear(torch.autograd.Function):
-    """``F.linear(x, weight * factor, bias)`` whose weight gradient is masked in place.
-
-    Autograd's own ``weight * factor`` would allocate the weight gradient twice
-    (the product's and the masked copy) and the masked weight once per step;
-    this masks the gradient from the matrix product where it lies and writes
-    the masked weight into the layer's :class:`_Scratch`. First derivatives only.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, factor, out, scratch, ticket):  # x: [..., in]; weight, factor: [out, in]
-        masked = torch.mul(weight, factor, out=out) if out is not None else weight * factor
-        ctx.save_for_backward(x, masked, factor)
-        ctx.has_bias = bias is not None
-        if out is not None:
-            ctx.scratch, ctx.ticket = scratch, ticket
-            ctx.token = _Token()  # freed with the graph: then the scratch tensor is free again
-            weakref.finalize(ctx.token, scratch.give_back, ticket)
-        return F.linear(x, masked, bias)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):  # [..., out]
-        x, masked, factor = ctx.saved_tensors
-        grad_x = grad_weight = grad_bias = None
-        rows = grad_out.reshape(-1, grad_out.shape[-1])  # [M, out]
-        if ctx.needs_input_grad[0]:
-            grad_x = grad_out.matmul(masked)  # [..., in]
-        if ctx.needs_input_grad[1]:
-            grad_weight = rows.t().mm(x.reshape(-1, x.shape[-1])).mul_(factor)  # [out, in]
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = rows.sum(0)
-        if hasattr(ctx, "scratch"):
-            ctx.scratch.give_back(ctx.ticket)
-        return grad_x, grad_weight, grad_bias, None, None, None, None
-
-
 class MaskedLinearLayer(MaskedLayer, nn.Linear):
     """An ``nn.Linear`` whose weights are multiplied by a boolean mask.
 
@@ -317,11 +248,24 @@ class MaskedLinearLayer(MaskedLayer, nn.Linear):
             the logits through a straight-through estimator. Every connection
             starts on; add ``mask_penalty()`` to the loss to learn a sparser mask.
 
+    Attributes:
+        sparse_threshold: ``None`` (default): a fixed mask that keeps few of
+            the weights runs on a sparse kernel (CPU, float32/float64), with the
+            same results up to float rounding, computed from the kept weights
+            only; "few" was measured per layer size and for training and
+            inference (:func:`~workbench.sparse.kernels.sparse_threshold`). A
+            number replaces that choice for this layer (or, set on the class,
+            for all): a mask keeping less than this fraction runs sparse;
+            ``0.0`` turns the sparse kernel off, ``1.0`` uses it for every
+            pruned mask. See :mod:`workbench.sparse.kernels`.
+
     Example:
         >>> layer = MaskedLinearLayer(784, 100)
         >>> layer.mask = torch.zeros(100, 784)  # every connection off
         >>> layer.mask = torch.ones(100, 784)   # every connection on
     """
+
+    sparse_threshold: float | None = None
 
     def __init__(
         self,
@@ -338,22 +282,7 @@ class MaskedLinearLayer(MaskedLayer, nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., in] -> [..., out]
         if self.mask_as_params:
             return F.linear(x, self.masked_weight(), self.bias)
-        all_on, factor = self._mask_factor()
-        weight, bias = self.weight, self.bias
-        if all_on:
-            return F.linear(x, weight, bias)
-        scratch = self.__dict__.get("_scratch")
-        if scratch is None:
-            scratch = self.__dict__["_scratch"] = _Scratch()
-        out, ticket = scratch.borrow(weight)
-        if torch.is_grad_enabled() and (
-            x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-        ):
-            return _MaskedLinear.apply(x, weight, bias, factor, out, scratch, ticket)
-        try:
-            return F.linear(x, torch.mul(weight, factor, out=out) if out is not None else weight * factor, bias)
-        finally:
-            scratch.give_back(ticket)
+        return masked_linear(self, x, self._mask_state(), self._buffers["mask"])
 
 
 class MaskedEdgeLayer(MaskedLayer, nn.Module):

@@ -1,0 +1,296 @@
+"""MaskedLinearLayer's sparse kernel (workbench.sparse.kernels) against the dense definition."""
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn.utils import prune
+
+from workbench.sparse import MaskedDeepFFN, MaskedLinearLayer, kernels
+from workbench.sparse.kernels import SparseMaskedLinear, sparse_pattern
+
+
+@pytest.fixture
+def small_sparse(monkeypatch):
+    """Blocks 3 wide and batches in chunks of 2 rows: small layers and batches exercise several of each."""
+    monkeypatch.setattr(kernels, "BLOCK", 3)
+    monkeypatch.setattr(kernels, "BATCH_CHUNK", 2)
+
+
+def _reference(layer, x, mask=None):
+    """The definition: F.linear with weight * mask, through plain autograd."""
+    mask = layer.mask if mask is None else mask
+    weight = layer.weight.detach().clone().requires_grad_(True)
+    bias = None if layer.bias is None else layer.bias.detach().clone().requires_grad_(True)
+    x = x.detach().clone().requires_grad_(True)
+    out = F.linear(x, weight * mask, bias)
+    (out.square().sum() + out.sum()).backward()
+    return out.detach(), x.grad, weight.grad, None if bias is None else bias.grad
+
+
+def _ours(layer, x):
+    layer.zero_grad(set_to_none=True)
+    x = x.detach().clone().requires_grad_(True)
+    out = layer(x)
+    (out.square().sum() + out.sum()).backward()
+    return out.detach(), x.grad, layer.weight.grad, None if layer.bias is None else layer.bias.grad
+
+
+def _assert_matches_definition(layer, x):
+    names = ("output", "x grad", "w grad", "b grad")
+    for ours, ref, what in zip(_ours(layer, x), _reference(layer, x), names, strict=True):
+        if ref is None:
+            assert ours is None
+        else:
+            torch.testing.assert_close(ours, ref, msg=what)
+    assert torch.all(layer.weight.grad[~layer.mask] == 0)
+
+
+def _sparse_layer(n_in, n_out, density, *, seed=0, bias=True, dtype=torch.float32):
+    torch.manual_seed(seed)
+    layer = MaskedLinearLayer(n_in, n_out, bias=bias, dtype=dtype)
+    layer.mask = torch.rand(n_out, n_in) < density
+    layer.sparse_threshold = 1.0  # every pruned mask runs on the sparse kernel
+    return layer
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_in=st.integers(1, 17),
+    n_out=st.integers(1, 17),
+    density=st.floats(0.0, 0.99),
+    lead=st.sampled_from([(), (1,), (5,), (2, 3)]),
+    bias=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, density, lead, bias, dtype, seed):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "BLOCK", 3)
+        patch.setattr(kernels, "BATCH_CHUNK", 2)
+        layer = _sparse_layer(n_in, n_out, density, seed=seed, bias=bias, dtype=dtype)
+        if not layer.mask.all():
+            assert layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold, training=True)
+        _assert_matches_definition(layer, torch.randn(*lead, n_in, dtype=dtype))
+
+
+def test_sparse_pattern_indexes_blocks_and_the_transpose():
+    mask = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    pattern = sparse_pattern(mask, block=2)
+    # block order: columns 0-1 row by row, then columns 2-3 row by row
+    assert pattern.flat.tolist() == [0, 8, 9, 2, 3, 7]
+    values = torch.arange(1.0, 7.0)  # the kept weights in block order
+    dense = torch.zeros(3, 4).view(-1).index_put_((pattern.flat,), values).view(3, 4)
+    eye_in, eye_out = torch.eye(4), torch.eye(3)
+    torch.testing.assert_close(pattern.product(values, eye_in, None), dense)
+    torch.testing.assert_close(pattern.product_t(values, eye_out), dense.t())
+    left, right_t = torch.randn(3, 5), torch.randn(4, 5)
+    torch.testing.assert_close(pattern.sampled(left, right_t), (left @ right_t.t()).view(-1)[pattern.flat])
+
+
+def test_the_measured_thresholds_depend_on_size_and_mode():
+    small, medium, large = kernels.SPARSE_MIN_WEIGHTS - 1, kernels.SPARSE_MIN_WEIGHTS, kernels.SPARSE_LARGE_WEIGHTS
+    assert kernels.sparse_threshold(small) == kernels.sparse_threshold(small, training=False) == 0.0
+    assert kernels.sparse_threshold(medium) == kernels.SPARSE_THRESHOLD[0]
+    assert kernels.sparse_threshold(medium, training=False) == kernels.SPARSE_THRESHOLD[1]
+    assert kernels.sparse_threshold(large) == kernels.SPARSE_THRESHOLD_LARGE[0]
+    assert kernels.sparse_threshold(large, training=False) == kernels.SPARSE_THRESHOLD_LARGE[1]
+    assert kernels.sparse_threshold(small, 0.5) == kernels.sparse_threshold(large, 0.5, training=False) == 0.5
+
+
+def test_the_switch_is_automatic_below_the_threshold_and_large_enough(monkeypatch):
+    calls = []
+    original = SparseMaskedLinear.apply
+    monkeypatch.setattr(SparseMaskedLinear, "apply", lambda *args: calls.append(1) or original(*args))
+    side = 200  # 40,000 weights: above SPARSE_MIN_WEIGHTS
+    training, inference = kernels.SPARSE_THRESHOLD
+    assert kernels.SPARSE_MIN_WEIGHTS <= side * side < kernels.SPARSE_LARGE_WEIGHTS
+    layer = MaskedLinearLayer(side, side)
+    x = torch.randn(4, side)
+    layer(x).sum().backward()
+    assert not calls  # every connection on: F.linear
+    layer.mask = torch.rand(side, side) < training / 2
+    _assert_matches_definition(layer, x)
+    assert len(calls) == 1
+    layer.mask = torch.rand(side, side) < (training + inference) / 2  # sparse for inference only
+    _assert_matches_definition(layer, x)
+    assert len(calls) == 1
+    expected = _reference(layer, x)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected)
+    state = layer._mask_state()
+    assert state.use_sparse(layer.weight, None, training=False)
+    assert not state.use_sparse(layer.weight, None, training=True)
+    layer.sparse_threshold = 0.0  # turned off on this layer
+    layer.mask = torch.rand(side, side) < training / 2
+    _assert_matches_definition(layer, x)
+    assert len(calls) == 1
+    small = MaskedLinearLayer(8, 8)
+    small.mask = torch.eye(8, dtype=torch.bool)
+    small(torch.randn(2, 8)).sum().backward()
+    assert len(calls) == 1  # too small to gain
+    small.sparse_threshold = 0.5  # a number wins over the size rule
+    small(torch.randn(2, 8)).sum().backward()
+    assert len(calls) == 2
+
+
+def test_inference_follows_every_change_of_the_weights(small_sparse):
+    layer = _sparse_layer(7, 5, 0.4)
+    x = torch.randn(3, 7)
+    expected = _reference(layer, x)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected)
+        layer.weight.data.mul_(2.0)  # no version counter moves
+    doubled = _reference(layer, x)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), doubled)
+        layer.weight.mul_(0.5)
+        torch.testing.assert_close(layer(x), expected)
+        layer.weight.mul_(2.0)
+    doubled = _reference(layer, x)[0]
+    torch.testing.assert_close(doubled - layer.bias, 2 * (expected - layer.bias))
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), doubled)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), doubled)
+    torch.testing.assert_close(layer.eval()(x), doubled)
+
+
+def test_masked_weights_count_for_nothing_whatever_is_stored(small_sparse):
+    layer = _sparse_layer(6, 4, 0.5)
+    x = torch.randn(2, 6)
+    before = layer(x)
+    with torch.no_grad():
+        layer.weight[~layer.mask] = float("nan")
+    torch.testing.assert_close(layer(x), before)
+
+
+@pytest.mark.parametrize("density", [0.0, 1e-9])
+def test_a_mask_with_nothing_kept_gives_the_bias_and_zero_gradients(small_sparse, density):
+    layer = _sparse_layer(5, 3, density)
+    assert not layer.mask.any()
+    _assert_matches_definition(layer, torch.randn(4, 5))
+    torch.testing.assert_close(layer(torch.randn(4, 5)), layer.bias.expand(4, 3))
+    assert not layer.weight.grad.any()
+
+
+def test_the_graph_keeps_the_mask_it_was_built_with(small_sparse):
+    layer = _sparse_layer(6, 4, 0.5)
+    x = torch.randn(3, 6, requires_grad=True)
+    old = layer.mask.clone()
+    out = layer(x)
+    layer.mask = ~old  # changed between forward and backward
+    out.sum().backward()
+    expected = torch.autograd.grad(F.linear(x, layer.weight * old, layer.bias).sum(), layer.weight)[0]
+    torch.testing.assert_close(layer.weight.grad, expected)
+    assert torch.all(layer.weight.grad[~old] == 0)
+
+
+def test_two_live_graphs_and_retained_graphs(small_sparse):
+    layer = _sparse_layer(5, 5, 0.4)
+    x1, x2 = torch.randn(3, 5), torch.randn(3, 5)
+    out1 = layer(x1)
+    with torch.no_grad():
+        layer.weight.mul_(3.0)
+    out2 = layer(x2)
+    out1.sum().backward(retain_graph=True)
+    grad1 = layer.weight.grad.clone()
+    layer.weight.grad = None
+    out2.sum().backward()
+    torch.testing.assert_close(grad1, x1.sum(0).expand(5, 5) * layer.mask)
+    torch.testing.assert_close(layer.weight.grad, x2.sum(0).expand(5, 5) * layer.mask)
+    layer.weight.grad = None
+    out1.sum().backward()  # a retained graph runs again
+    torch.testing.assert_close(layer.weight.grad, grad1)
+
+
+def test_double_backward_is_refused_loudly(small_sparse):
+    layer = _sparse_layer(4, 4, 0.5)
+    x = torch.randn(2, 4, requires_grad=True)
+    (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="twice"):
+        grad.sum().backward()
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1),
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    ],
+    ids=["sgd", "adam", "adamw"],
+)
+def test_optimizers_keep_masked_weights_zero_on_the_sparse_kernel(small_sparse, make_optimizer):
+    layer = _sparse_layer(6, 4, 0.3)
+    mask = layer.mask.clone()
+    layer.apply_mask()
+    optimizer = make_optimizer(layer.parameters())
+    for step in range(20):
+        optimizer.zero_grad(set_to_none=step % 2 == 0)  # fresh and accumulated gradients
+        layer(torch.randn(8, 6)).pow(2).sum().backward()
+        assert torch.all(layer.weight.grad[~mask] == 0)
+        optimizer.step()
+    assert torch.all(layer.weight[~mask] == 0)
+    assert torch.any(layer.weight[mask] != 0)
+
+
+def test_large_gradients_come_zeroed_from_calloc_and_behave_like_any_tensor(small_sparse):
+    layer = _sparse_layer(1100, 1000, 0.01)  # 4.4 MB of float32 weights
+    x = torch.randn(3, 1100)
+    _assert_matches_definition(layer, x)
+    grad = layer.weight.grad
+    assert grad.shape == layer.weight.shape and grad.stride() == layer.weight.stride()
+    layer(x).sum().backward()  # accumulates into it
+    torch.testing.assert_close(layer.weight.grad, 2 * grad - grad)
+    torch.nn.utils.clip_grad_norm_(layer.parameters(), 1.0)
+    assert torch.all(layer.weight.grad[~layer.mask] == 0)
+    del grad
+    gc.collect()
+
+
+def test_torch_prune_on_top_of_a_sparse_layer(small_sparse):
+    layer = _sparse_layer(8, 6, 0.5)
+    prune.l1_unstructured(layer, "weight", amount=0.25)  # weight = weight_orig * weight_mask, before our mask
+    x = torch.randn(3, 8)
+    both = layer.mask & layer.weight_mask.bool()
+    out = layer(x)
+    torch.testing.assert_close(out, F.linear(x, layer.weight_orig * both, layer.bias))
+    out.sum().backward()
+    expected = x.sum(0).expand(6, 8) * both
+    torch.testing.assert_close(layer.weight_orig.grad, expected)
+    prune.remove(layer, "weight")
+    torch.testing.assert_close(layer(x), out)
+
+
+def test_learnable_masks_stay_on_the_dense_path(small_sparse):
+    layer = MaskedLinearLayer(6, 4, mask_as_params=True)
+    layer.sparse_threshold = 1.0
+    layer.mask = torch.rand(4, 6) < 0.3
+    layer(torch.randn(2, 6)).sum().backward()
+    assert layer.mask_logits.grad is not None and layer.mask_logits.grad.abs().sum() > 0
+
+
+def test_a_pruned_ffn_trains_the_same_on_both_kernels(small_sparse):
+    models = []
+    for threshold in (0.0, 1.0):
+        torch.manual_seed(3)
+        model = MaskedDeepFFN(12, 3, [10, 8]).double()
+        for layer in model.layers:
+            layer.mask = torch.rand_like(layer.weight) < 0.4
+            layer.sparse_threshold = threshold
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        data = torch.Generator().manual_seed(4)
+        for _ in range(5):
+            optimizer.zero_grad()
+            x = torch.randn(16, 12, generator=data, dtype=torch.float64)
+            y = torch.randint(0, 3, (16,), generator=data)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        models.append(model)
+    for dense, sparse in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_allclose(dense.detach().numpy(), sparse.detach().numpy(), rtol=1e-10, atol=1e-12)
