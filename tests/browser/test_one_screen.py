@@ -62,11 +62,6 @@ def test_the_first_screen_does_not_scroll_sideways(page: Page, app_url: str) -> 
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280, wide
 
 
-@pytest.mark.xfail(
-    reason="BUG: the training bar's field labels overlap at 1280x720: 'LEARNING RATE' (about 95 px at 10 px "
-    "upper case with letter spacing) runs 5 px under 'OPTIMIZER'; its .w-lr field is 84 px wide (assets/workbench.css)",
-    strict=True,
-)
 def test_the_training_bar_labels_do_not_overlap(page: Page, app_url: str) -> None:
     open_sample_page(page, app_url)
     boxes = page.evaluate(
