@@ -11,7 +11,7 @@ lives in the page (``ids.SEEN``), so an answer that never arrives loses none.
 
 from __future__ import annotations
 
-from dash import Input, Output, State, ctx, no_update
+from dash import Input, Output, State, ctx, html, no_update
 
 from workbench.app import ids
 from workbench.app.callbacks.design import mask_outputs
@@ -30,6 +30,7 @@ __all__ = [
     "output_figure",
     "register",
     "run_line",
+    "run_line_parts",
     "status",
     "status_outputs",
 ]
@@ -98,6 +99,15 @@ def run_line(session: Session) -> str:
     return " · ".join(parts)
 
 
+def run_line_parts(session: Session) -> list:
+    """:func:`run_line` as one span per part, so that a narrow bar wraps it between parts, never inside one."""
+    children = []
+    for part in run_line(session).split(" · "):
+        children += [" · "] if children else []  # the text between parts is where the line may break
+        children.append(html.Span(part, className="run-part"))
+    return children
+
+
 def output_figure(session: Session, *, patch: bool = False):
     """The Output plot: the decision boundary of the viewed model on 2-D data, else accuracy per class.
 
@@ -124,7 +134,8 @@ def _finished_alert(session: Session, state: str, error: str | None):
     if state == "finished":
         what = "Fine-tuning" if ws.run_note == "fine-tuning" else "Training"
         total = "" if ws.run_epochs >= ws.epoch - 0.05 else f" ({epoch_text(ws.epoch)} in all)"
-        return alert(f"{what} finished: {epoch_text(ws.run_epochs)} epochs{total}. {run_line(session)}.", "success")
+        results = " · ".join(run_line(session).split(" · ")[1:])  # the run line without its epoch
+        return alert(f"{what} finished: {epoch_text(ws.run_epochs)} epochs{total}; {results}.", "success")
     if state == "stopped":
         return alert(f"Stopped at epoch {epoch_text(ws.epoch)}; the model keeps what it learned.", "info")
     return None
@@ -243,7 +254,7 @@ def register(app, store) -> None:
             "curves": curves_figure(ws.history, epochs=session.settings.epochs),
             "output": output_figure(session),
             "pause": "▶ Resume" if ws.state == "paused" else "❚❚ Pause",
-            "run_line": run_line(session),
+            "run_line": run_line_parts(session),
             "seen": len(ws.history),
         }
         if ws.running:
@@ -281,7 +292,7 @@ def register(app, store) -> None:
         done = state not in ("queued", "running", "paused")
         out = {
             "poll_off": done,
-            "run_line": run_line(session),
+            "run_line": run_line_parts(session),
             "pause": "▶ Resume" if state == "paused" else "❚❚ Pause",
             "next_tick": (n if isinstance(n, int) else 0) + 1,  # the next tick, once this answer is in
         }
