@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from workbench.sparse import MaskedDeepDAN
-from workbench.sparse.propagate import fused_activation
+from workbench.sparse.propagate import WORKSPACES, fused_activation
 
 ACTIVATIONS = {
     "relu": nn.ReLU(),
@@ -172,6 +172,25 @@ def test_workspace_is_reused_and_guarded_by_autograd():
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
     assert model(torch.randn(7, 5)).shape == (7, 3)  # another batch size
+
+
+def test_alternating_batch_sizes_reuse_one_workspace_each():
+    model = _model(nx.watts_strogatz_graph(60, 4, 0.3, seed=2))
+    small, large = torch.randn(3, 5), torch.randn(11, 5)
+    with torch.no_grad():
+        expected = (model(small), model(large))
+        spaces = {3: None, 11: None}
+        for _ in range(3):  # test set, grid, test set, ... as the app's previews evaluate
+            for x, want in zip((small, large), expected, strict=True):
+                torch.testing.assert_close(model(x), want)
+                space = model._plan().workspace
+                assert spaces[x.shape[0]] in (None, space), "a workspace was rebuilt for a batch size seen before"
+                spaces[x.shape[0]] = space
+    assert spaces[3] is not spaces[11]
+    for batch in range(20, 20 + WORKSPACES + 1):  # more shapes than are kept: the oldest goes
+        with torch.no_grad():
+            model(torch.randn(batch, 5))
+    assert len(model._plan().workspaces) == WORKSPACES
 
 
 def test_copies_and_pickles_of_a_model_gather_their_own_plan():

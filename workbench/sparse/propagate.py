@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -110,6 +110,10 @@ class _Generation:
     col_t: torch.Tensor  # [E_g] target (within the generation) of every edge, by (source, target)
 
 
+#: Batch shapes a :class:`DagPlan` keeps a workspace for.
+WORKSPACES = 3
+
+
 @dataclass(eq=False)
 class DagPlan:
     """Index tensors of a DAN's blocks, gathered once (see :func:`dag_plan`).
@@ -132,7 +136,8 @@ class DagPlan:
     sinks: torch.Tensor
     indices: tuple[torch.Tensor, ...] = ()
     versions: tuple[int, ...] = ()
-    workspace: _Workspace | None = None
+    workspace: _Workspace | None = None  # the one lent last
+    workspaces: dict = field(default_factory=dict)  # (batch, dtype, device) -> _Workspace, last used last
 
     @property
     def edge_sizes(self) -> list[int]:
@@ -155,16 +160,20 @@ class DagPlan:
     def borrow(self, like: torch.Tensor) -> _Workspace:
         """The plan's :class:`_Workspace` for a batch like ``like`` (``[n_0, B]``), lent until given back.
 
-        While it is lent (a graph that has not run backward yet holds it) a
-        fresh workspace is made and kept instead; the graph keeps the old one.
+        One workspace is kept per batch shape, for the last :data:`WORKSPACES` shapes
+        (an app evaluating a test set and a grid of points alternates two). While one is
+        lent (a graph that has not run backward yet holds it) a fresh workspace is made
+        and kept instead; the graph keeps the old one.
         """
-        space = self.workspace
-        batch = like.shape[1]
-        if space is not None and not space.lent and space.fits(batch, like.dtype, like.device):
-            space.lent = True
-            return space
-        space = self.workspace = _Workspace(self, batch, like.dtype, like.device)  # the one kept from now on
+        key = (like.shape[1], like.dtype, like.device)
+        space = self.workspaces.pop(key, None)
+        if space is None or space.lent:
+            space = _Workspace(self, *key)
+        self.workspaces[key] = space  # the most recent last
+        while len(self.workspaces) > WORKSPACES:
+            del self.workspaces[next(iter(self.workspaces))]
         space.lent = True
+        self.workspace = space
         return space
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 import threading
 import zipfile
@@ -365,15 +366,12 @@ class Session:
     def nbytes(self) -> int:
         """Approximate memory this session holds (model, its private preview copy, design, history)."""
         ws = self.workspace
-        size = (
-            4096
-            + self.design.history_nbytes
-            + 280 * (self.design.graph.number_of_nodes() + self.design.graph.number_of_edges())
-        )
-        if ws.model is not None:
-            size += 2 * sum(t.numel() * t.element_size() for t in ws.model.state_dict().values())
-        if ws.snapshot is not None:
-            size += 2 * sum(t.numel() * t.element_size() for t in ws.snapshot.model.state_dict().values())
+        graph = self.design.graph
+        edges = sum(map(len, graph.adj.values()))  # number_of_edges() sums degrees: 10x slower
+        size = 4096 + self.design.history_nbytes + 280 * (graph.number_of_nodes() + edges)
+        for model in (ws.model, ws.snapshot.model if ws.snapshot is not None else None):
+            if model is not None:  # its tensors, and as much again for gradients and optimizer state
+                size += 2 * sum(t.nbytes for t in itertools.chain(model.parameters(), model.buffers()))
         size += 200 * len(ws.history)
         return size
 

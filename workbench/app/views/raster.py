@@ -64,6 +64,7 @@ class Raster:
         nodes = list(drawing.positions)
         self.roles = roles or [""] * len(nodes)
         self._last = None
+        self._edges = None
         if not nodes:
             self.pixels = np.zeros((0, 2), dtype=np.int64)
             self.sample_pixel = np.zeros(0, dtype=np.int64)
@@ -105,10 +106,12 @@ class Raster:
         self.sample_pixel = row * width + col  # samples are in edge order
         self.sample_starts = np.concatenate([[0], np.cumsum(np.bincount(seg_edge[seg], minlength=len(tails)))])
         self._last: tuple[np.ndarray, np.ndarray] | None = None
+        self._edges: np.ndarray | None = None
 
-    def _hits(self, codes: str | None) -> np.ndarray:
-        """``[kinds, H * W]`` samples of each kind of edge per pixel; updated from the last call's by the
-        edges whose kind changed, so a slider move that changes a few hundred edges costs little."""
+    def _hits(self, codes: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``[kinds, H * W]`` samples of each kind of edge per pixel, and the pixels that changed since the
+        last call (None: all). Updated from the last call's by the edges whose kind changed, so a slider move
+        that changes a few hundred edges costs little."""
         names = list(INKS)
         if codes:
             edge_kind = _KIND_LOOKUP[np.frombuffer(codes.encode(), dtype=np.uint8)]
@@ -120,34 +123,49 @@ class Raster:
             kinds = np.repeat(edge_kind, np.diff(self.sample_starts))
             hits = np.bincount(kinds * size + self.sample_pixel, minlength=len(names) * size)
             hits = hits.astype(np.int32).reshape(len(names), size)
+            touched = None
         else:
             old_kind, hits = last  # updated in place
             changed = np.flatnonzero(old_kind != edge_kind)
+            touched = np.zeros(0, dtype=np.int64)
             if len(changed):
                 counts = np.diff(self.sample_starts)[changed]
                 picks = np.repeat(self.sample_starts[changed], counts) + (
                     np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
                 )
-                pixels = self.sample_pixel[picks]
-                np.subtract.at(hits, (np.repeat(old_kind[changed], counts), pixels), 1)
-                np.add.at(hits, (np.repeat(edge_kind[changed], counts), pixels), 1)
+                touched = self.sample_pixel[picks]
+                flat = hits.reshape(-1)
+                _count_into(flat, np.repeat(old_kind[changed], counts) * size + touched, -1)
+                _count_into(flat, np.repeat(edge_kind[changed], counts) * size + touched, 1)
         self._last = (edge_kind, hits)
-        return hits
+        return hits, touched
 
-    def indexed(self, codes: str | None = None, dead: str | None = None) -> np.ndarray:
-        """``[height, width]`` uint8 palette indices (see :data:`PALETTE`): edges coloured by their mask
-        ``codes``, darker where more cross, vertices on top (``dead`` ones red)."""
-        hits = np.minimum(self._hits(codes), len(_SHADE) - 1)
+    @staticmethod
+    def _blend(hits: np.ndarray) -> np.ndarray:
+        """Palette indices ``[P]`` of pixels from their ``[kinds, P]`` edge samples (see :data:`PALETTE`)."""
         # four shades per kind of edge (none, light, mid, dark), three for pruned edges
-        shade = _SHADE[hits]  # [kinds, H*W] uint8
+        shade = _SHADE[np.minimum(hits, len(_SHADE) - 1)]  # [kinds, P] uint8
         np.minimum(shade[0], 2, out=shade[0])
         index = shade[3] * np.uint8(4)
         index += shade[2]
         index *= np.uint8(4)
         index += shade[1]
         index *= np.uint8(3)
-        index += shade[0]  # [H*W] in 0..191
-        index = index.reshape(self.height, self.width)
+        index += shade[0]  # [P] in 0..191
+        return index
+
+    def indexed(self, codes: str | None = None, dead: str | None = None) -> np.ndarray:
+        """``[height, width]`` uint8 palette indices (see :data:`PALETTE`): edges coloured by their mask
+        ``codes``, darker where more cross, vertices on top (``dead`` ones red)."""
+        hits, touched = self._hits(codes)
+        if touched is None or self._edges is None:
+            self._edges = self._blend(hits)  # [H*W] the edges alone, kept for the next call
+        elif len(touched):
+            once = np.zeros(len(self._edges), dtype=bool)
+            once[touched] = True
+            touched = np.flatnonzero(once)  # each pixel once (faster than np.unique here)
+            self._edges[touched] = self._blend(hits[:, touched])
+        index = self._edges.reshape(self.height, self.width).copy()
         if len(self.pixels):
             radius = 2 if len(self.pixels) < 5000 else 1
             cols = np.clip(self.pixels[:, 0].round().astype(np.int64), radius, self.width - 1 - radius)
@@ -170,6 +188,17 @@ class Raster:
     def data_uri(self, codes: str | None = None, dead: str | None = None) -> str:
         """``data:image/png;base64,...`` of :meth:`indexed`, for an ``html.Img``."""
         return "data:image/png;base64," + base64.b64encode(png_bytes(self.indexed(codes, dead), PALETTE)).decode()
+
+
+def _count_into(flat: np.ndarray, keys: np.ndarray, sign: int) -> None:
+    """``flat[k] += sign`` once per occurrence of ``k`` in ``keys``: sorted runs instead of ``np.add.at``
+    (5-10x faster for the 10^4-10^5 samples of a slider step)."""
+    if not len(keys):
+        return
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    counts = np.diff(np.append(starts, len(keys))).astype(flat.dtype)
+    flat[keys[starts]] += counts if sign > 0 else -counts
 
 
 def _palette() -> np.ndarray:
@@ -198,6 +227,13 @@ PALETTE = _palette()
 _SHADE = np.minimum((1.0 - np.exp(-0.5 * np.arange(32))) * 4, 3.999).astype(np.uint8)
 
 
+def _deflate(data: bytes) -> bytes:
+    """zlib stream of ``data`` with run-length matches only: on these pictures (long runs of background)
+    25% faster than level 1 and 10% smaller."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return packer.compress(data) + packer.flush()
+
+
 def png_bytes(image: np.ndarray, palette: np.ndarray | None = None) -> bytes:
     """Encode a ``[H, W, 3]`` uint8 RGB array, or ``[H, W]`` palette indices with ``palette`` (``[K, 3]``), as PNG."""
     if palette is None:
@@ -216,6 +252,6 @@ def png_bytes(image: np.ndarray, palette: np.ndarray | None = None) -> bytes:
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
         + extra
-        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
+        + chunk(b"IDAT", _deflate(raw.tobytes()))
         + chunk(b"IEND", b"")
     )
