@@ -153,3 +153,19 @@ def test_python_m_workbench_serves_with_waitress_and_stops_on_sigterm(tmp_path):
         out, err = server.communicate(timeout=60)
     assert server.returncode == 0, err[-2000:]
     assert "development server" not in err and "GET /" not in err + out  # no dev-server warning, no access log
+
+
+def test_a_server_collects_cyclic_garbage_less_often():
+    import gc
+
+    from workbench.app.server import GC_YOUNG, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # Python's defaults (another test may have made a server already)
+        tune_gc()
+        assert gc.get_threshold()[0] == GC_YOUNG > 700
+        assert gc.get_freeze_count() > 0  # what existed at start-up is left out of the passes
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -19,6 +19,7 @@ import networkx as nx
 
 from workbench import graph as wbg
 from workbench.errors import GraphError
+from workbench.graph import edge_count
 from workbench.limits import DEFAULT_LIMITS, Limits, check_generator, check_graph_size
 
 __all__ = ["GENERATORS", "Param", "generate"]
@@ -170,5 +171,5 @@ def generate(
         graph = gen.build(**kwargs)
     except nx.NetworkXError as err:
         raise GraphError(f"{gen.title}: {err}") from err
-    check_graph_size(graph.number_of_nodes(), graph.number_of_edges(), limits, what=gen.title)  # random ones vary
+    check_graph_size(graph.number_of_nodes(), edge_count(graph), limits, what=gen.title)  # random ones vary
     return graph

@@ -13,6 +13,7 @@ the flags those callers launch Chromium with.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import threading
@@ -37,6 +38,7 @@ __all__ = [
     "default_data_dir",
     "make_server",
     "serve_in_thread",
+    "tune_gc",
 ]
 
 MiB = 2**20
@@ -159,6 +161,24 @@ class AccessLog:
             )
 
 
+#: Allocations between young-generation collections of a server (Python's default is 700).
+GC_YOUNG = 50_000
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often in a server process.
+
+    Sessions hold many small objects (a 50,000-edge design is ~10^5 dicts), and
+    building one triggers hundreds of collections with the default thresholds,
+    some of them passes over every object of every session: generating a
+    10,000-vertex graph took 0.5 s instead of 0.3 s with garbage collection off.
+    Reference counting still frees everything that is not in a cycle at once.
+    What exists at start-up (modules, the app) is frozen out of the passes.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, 20, 20)
+
+
 def make_server(app: Dash, config: ServerConfig):
     """A waitress server of ``app`` as ``config`` says, bound and ready to ``run()``.
 
@@ -171,6 +191,7 @@ def make_server(app: Dash, config: ServerConfig):
     """
     from waitress.server import create_server
 
+    tune_gc()
     wsgi = AccessLog(app.server) if config.access_log else app.server
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load is expected
     return create_server(

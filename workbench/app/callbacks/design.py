@@ -31,6 +31,7 @@ from workbench.app.views.raster import Raster
 from workbench.app.views.widgets import alert, number_input
 from workbench.app.views.workbench import PRESET, SETTINGS_IDS, vertex_card
 from workbench.errors import WorkbenchError
+from workbench.graph import edge_count
 
 __all__ = ["canvas_outputs", "card_outputs", "mask_outputs", "register"]
 
@@ -64,7 +65,7 @@ CANVAS_OUTPUTS = {
 
 def _drawn_size(session: Session) -> int:
     canvas = session.canvas()
-    return canvas.graph.number_of_nodes() + canvas.graph.number_of_edges()
+    return canvas.graph.number_of_nodes() + edge_count(canvas.graph)
 
 
 def _overview(session: Session) -> bool:
@@ -75,7 +76,7 @@ def _raster(session: Session) -> Raster:
     canvas = session.canvas()
     cached = session.cache.get("raster")
     if cached is None or cached[0] != canvas.key:
-        roles = [str(session.canvas().graph.nodes[v].get("role", "")) for v in canvas.graph.nodes]
+        roles = [str(role) for role in dict(canvas.graph.nodes(data="role", default="")).values()]
         cached = (canvas.key, Raster(canvas.drawing, roles))
         session.cache["raster"] = cached
     return cached[1]
@@ -108,7 +109,7 @@ def canvas_outputs(session: Session, last_key, *, refit: bool = False) -> dict:
     canvas = session.canvas()
     overview = _overview(session)
     key = f"{canvas.key}|{'picture' if overview else 'canvas'}"
-    large = is_large(canvas.graph.number_of_nodes(), canvas.graph.number_of_edges())
+    large = is_large(canvas.graph.number_of_nodes(), edge_count(canvas.graph))
     pending = node_id(session.pending) if session.pending in session.design.graph else None
     out = {
         "stylesheet": canvas_stylesheet(large=large, pending=pending),
@@ -122,7 +123,7 @@ def canvas_outputs(session: Session, last_key, *, refit: bool = False) -> dict:
             canvas_key=key,
             overview_style={"visibility": "visible" if overview else "hidden"},
             overview_text=(
-                f"{canvas.graph.number_of_nodes():,} neurons and {canvas.graph.number_of_edges():,} connections: "
+                f"{canvas.graph.number_of_nodes():,} neurons and {edge_count(canvas.graph):,} connections: "
                 "a picture drawn on the server"
                 if overview
                 else ""

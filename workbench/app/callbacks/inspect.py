@@ -10,6 +10,7 @@ from workbench.app.callbacks.edge import export_image, session_callback
 from workbench.app.state.inspect import SESSION_MODEL, sample_view, session_inspect
 from workbench.app.views.elements import inspect_stylesheet, is_large, node_id, parse_node_id
 from workbench.app.views.inspect import counts_table, vertex_details, view_elements
+from workbench.graph import edge_count
 
 __all__ = ["DOWNLOADS", "register"]
 
@@ -68,7 +69,7 @@ def register(app, store) -> None:
             }
         inspected, source = shown
         session.inspect = inspected
-        large = is_large(len(inspected.shown), inspected.design.number_of_edges())
+        large = is_large(len(inspected.shown), edge_count(inspected.design))
         style = inspect_stylesheet(large=large)
         return {
             "design": view_elements(inspected, which="design"),

@@ -21,7 +21,7 @@ from workbench.app.state.session import Session
 from workbench.app.state.share import DesignSource, Shared
 from workbench.app.state.start import open_sample
 from workbench.errors import CheckpointError, GraphError, GraphFileError
-from workbench.graph import check_dag, to_dag
+from workbench.graph import check_dag, edge_count, to_dag
 from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN
 
@@ -89,9 +89,7 @@ def load_upload(session: Session, data: bytes, filename: str) -> ActionResult:
     graph = to_dag(wbio.graph_from_bytes(data, wbio.format_of(name), name=name, limits=limits))
     session.design.replace(graph)
     session.source = DesignSource()
-    return ActionResult(
-        f"Loaded {name}: {graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges.", "success"
-    )
+    return ActionResult(f"Loaded {name}: {graph.number_of_nodes()} vertices, {edge_count(graph)} edges.", "success")
 
 
 def _connect_tap(session: Session, tapped) -> None:
@@ -109,12 +107,11 @@ def _connect_tap(session: Session, tapped) -> None:
 
 def _generate(session: Session, name, values, seed) -> ActionResult:
     graph = generate(name, values or {}, seed, limits=session.limits)
-    session.design.replace(graph)
+    session.design.replace(graph, owned=True)
     gen = GENERATORS[name]
     session.source = DesignSource("generator", name, dict(values or {}), None if seed in (None, "") else int(seed))
     return ActionResult(
-        f"Generated {gen.title}: {graph.number_of_nodes()} vertices, {graph.number_of_edges()} edges. "
-        "Build it to train it.",
+        f"Generated {gen.title}: {graph.number_of_nodes()} vertices, {edge_count(graph)} edges. Build it to train it.",
         "success",
     )
 
@@ -212,7 +209,7 @@ def apply_shared(session: Session, shared: Shared) -> ActionResult:
         session.settings = shared.settings
         return ActionResult("Took the settings of the link.", "info")
     session.workspace.datasets.get(shared.settings.dataset)  # refuse an unknown data set before changing anything
-    session.design.replace(graph)
+    session.design.replace(graph, owned=True)
     session.design.forget_history()
     session.settings = shared.settings
     session.workspace.dataset_name = shared.settings.dataset

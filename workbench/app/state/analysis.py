@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench.graph import edge_count
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
 
 __all__ = [
@@ -118,4 +119,4 @@ def dead_vertices(graph: nx.DiGraph, inputs: Collection, outputs: Collection) ->
 def graph_counts(graph: nx.DiGraph) -> dict[str, int]:
     """Vertices, edges and depth (topological generations) of a DAG; depth 0 when empty."""
     depth = sum(1 for _ in nx.topological_generations(graph)) if graph.number_of_nodes() else 0
-    return {"vertices": graph.number_of_nodes(), "edges": graph.number_of_edges(), "depth": depth}
+    return {"vertices": graph.number_of_nodes(), "edges": edge_count(graph), "depth": depth}

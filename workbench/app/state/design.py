@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from workbench.errors import CycleError, GraphError
-from workbench.graph import check_dag, find_cycle_through
+from workbench.graph import check_dag, edge_count, find_cycle_through
 
 __all__ = ["HISTORY_BYTES", "Change", "DesignState"]
 
@@ -65,7 +65,7 @@ class Change:
         for graph in (self.before, self.after):
             if graph is not None:
                 nodes += graph.number_of_nodes()
-                edges += graph.number_of_edges()
+                edges += edge_count(graph)
         return 64 + nodes * _NODE_BYTES + edges * _EDGE_BYTES
 
 
@@ -221,14 +221,18 @@ class DesignState:
         self._push(change)
         return len(vertices) + len(edges)
 
-    def replace(self, graph: nx.DiGraph) -> None:
+    def replace(self, graph: nx.DiGraph, *, owned: bool = False) -> None:
         """Replace the whole graph (generator, sample, upload) by a checked DAG; undoable if it fits the budget.
+
+        The design holds a copy of ``graph``, unless ``owned``: the caller hands over a graph nothing
+        else holds (a freshly generated one; no copy, which takes 0.4 s at 50,000 edges).
 
         Raises:
             EmptyGraphError, CycleError, GraphError: ``graph`` is not a non-empty DAG.
         """
         check_dag(graph)
-        before, self.graph = self.graph, nx.DiGraph(graph)
+        keep = owned and type(graph) is nx.DiGraph
+        before, self.graph = self.graph, graph if keep else nx.DiGraph(graph)
         self._push(Change(before=before, after=self.graph))
 
     def clear(self) -> None:

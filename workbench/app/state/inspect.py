@@ -22,6 +22,7 @@ from workbench.app.state.analysis import dead_vertices, edge_weights, graph_coun
 from workbench.app.state.layout import Drawing, layered_drawing
 from workbench.app.state.workspace import all_masks_on
 from workbench.errors import WorkbenchError
+from workbench.graph import edge_count
 from workbench.limits import DEFAULT_LIMITS, Limits, check_extraction_edges
 from workbench.transform import GraphTransform
 
@@ -92,7 +93,7 @@ def inspect_view(
     weights = _weights(design, design_model if granularity == "neuron" else None)
     dead = dead_vertices(extracted, inputs, outputs)
     shown = set(design.nodes)
-    if not show_io or design.number_of_edges() > MAX_DRAWN_EDGES:
+    if not show_io or edge_count(design) > MAX_DRAWN_EDGES:
         shown -= inputs | outputs
     drawn = design.subgraph([v for v in design.nodes if v in shown])
     return InspectView(design, extracted, weights, dead, inputs, outputs, layered_drawing(nx.DiGraph(drawn)), shown)
@@ -143,7 +144,7 @@ def _weights(design: nx.DiGraph, model: nn.Module | None) -> dict:
         w = data.get("weight") if hasattr(data, "get") else None
         if w is not None:
             weights[(u, v)] = float(w)
-    if len(weights) < design.number_of_edges() and model is not None:
+    if len(weights) < edge_count(design) and model is not None:
         weights = {**edge_weights(model), **weights}
     return weights
 

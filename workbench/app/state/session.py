@@ -46,6 +46,7 @@ from workbench.app.state.settings import Settings, read_settings
 from workbench.app.state.share import DesignSource
 from workbench.app.state.workspace import DatasetCache, PruneSetting, Workspace, activation_of, all_masks_on
 from workbench.errors import CheckpointError, DatasetError, GraphError, WorkbenchError
+from workbench.graph import edge_count
 from workbench.jobs import SlotPool
 from workbench.limits import DEFAULT_LIMITS, Limits, check_upload_bytes
 from workbench.sparse import MaskedDeepDAN, MaskedDeepFFN
@@ -367,7 +368,7 @@ class Session:
         """Approximate memory this session holds (model, its private preview copy, design, history)."""
         ws = self.workspace
         graph = self.design.graph
-        edges = sum(map(len, graph.adj.values()))  # number_of_edges() sums degrees: 10x slower
+        edges = edge_count(graph)
         size = 4096 + self.design.history_nbytes + 280 * (graph.number_of_nodes() + edges)
         for model in (ws.model, ws.snapshot.model if ws.snapshot is not None else None):
             if model is not None:  # its tensors, and as much again for gradients and optimizer state

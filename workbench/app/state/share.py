@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 import networkx as nx
 
 from workbench.app.state.settings import FormError, Settings, read_number, read_settings
+from workbench.graph import edge_count
 
 __all__ = ["MAX_LINK_EDGES", "DesignSource", "Shared", "read_fragment", "share_fragment"]
 
@@ -72,7 +73,7 @@ def share_fragment(source: DesignSource, settings: Settings, design: nx.DiGraph)
     elif source.kind == "sample":
         pairs.append(("sample", source.name))
     else:
-        if design.number_of_edges() > MAX_LINK_EDGES:
+        if edge_count(design) > MAX_LINK_EDGES:
             raise FormError(
                 "Share link", f"a hand-drawn design of over {MAX_LINK_EDGES} edges does not fit; save a session file"
             )

@@ -98,13 +98,25 @@ class Raster:
         )
         delta = (end - start).astype(np.float32)  # [S, 2]
         steps = np.maximum(np.ceil(np.abs(delta).max(1)), 1).astype(np.int64)  # a sample per pixel
-        seg = np.repeat(np.arange(len(steps)), steps)
-        first = np.repeat(np.cumsum(steps) - steps, steps)
-        t = (np.arange(steps.sum()) - first).astype(np.float32) / np.repeat(steps.astype(np.float32), steps)
-        col = np.clip(np.rint(start[seg, 0] + delta[seg, 0] * t), 0, width - 1).astype(np.int64)
-        row = np.clip(np.rint(start[seg, 1] + delta[seg, 1] * t), 0, height - 1).astype(np.int64)
-        self.sample_pixel = row * width + col  # samples are in edge order
-        self.sample_starts = np.concatenate([[0], np.cumsum(np.bincount(seg_edge[seg], minlength=len(tails)))])
+        # sample k of a segment lies at start + k * delta / steps: per-segment values repeated, float32
+        k = np.arange(steps.sum(), dtype=np.int64) - np.repeat(np.cumsum(steps) - steps, steps)
+        k = k.astype(np.float32)
+        per_step = delta / steps[:, None].astype(np.float32)  # [S, 2]
+        start = start.astype(np.float32)
+        pixel = None
+        for axis, size, scale in ((1, height, width), (0, width, 1)):  # rows, then columns
+            at = np.repeat(per_step[:, axis], steps)
+            at *= k
+            at += np.repeat(start[:, axis], steps)
+            np.rint(at, out=at)
+            np.clip(at, 0, size - 1, out=at)
+            part = at.astype(np.int32)
+            if scale != 1:
+                part *= np.int32(scale)
+            pixel = part if pixel is None else pixel + part
+        self.sample_pixel = pixel if pixel is not None else np.zeros(0, dtype=np.int32)  # in edge order
+        per_edge = np.bincount(seg_edge, weights=steps, minlength=len(tails)).astype(np.int64)
+        self.sample_starts = np.concatenate([[0], np.cumsum(per_edge)])
         self._last: tuple[np.ndarray, np.ndarray] | None = None
         self._edges: np.ndarray | None = None
 
