@@ -188,3 +188,38 @@ def test_without_a_pool_jobs_start_at_once():
     wait_for(lambda: Gate.active == 5)
     for job in jobs:
         job.stop()
+
+
+def test_trainings_pause_between_steps_only_while_a_long_request_runs(monkeypatch):
+    import workbench.jobs as jobs
+
+    slept = []
+    monkeypatch.setattr(jobs.time, "sleep", slept.append)
+    clock = [100.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    pool = SlotPool(1)
+    pool.pace()
+    assert slept == []  # no request
+    with pool.serving():
+        pool.pace()
+        assert slept == []  # a request that has just begun
+        clock[0] += 2 * jobs.SLOW_REQUEST_SECONDS
+        pool.pace()
+        assert slept == [jobs.PACE_SECONDS]
+    pool.pace()
+    assert slept == [jobs.PACE_SECONDS]  # it ended: no more pauses
+
+
+def test_the_server_marks_every_request_for_the_trainings():
+    from workbench.app.server import Paced
+
+    pool = SlotPool(1)
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(len(pool._serving))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    assert Paced(app, pool)({}, lambda *a: None) == [b"ok"]
+    assert seen == [1] and pool._serving == {}

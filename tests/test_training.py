@@ -383,3 +383,16 @@ def test_stopping_a_queued_trainer_leaves_the_queue_untrained(digits):
     assert waiting.state == "stopped" and waiting.step == 0 and waiting.queue_position is None
     busy.stop()
     assert pool.running == 0 and pool.waiting == 0
+
+
+def test_a_training_paces_itself_between_steps_for_the_server(digits):
+    class Counting(SlotPool):
+        paced = 0
+
+        def pace(self) -> None:
+            Counting.paced += 1
+
+    trainer = Trainer(MaskedDeepFFN(64, 10, [4]), digits, CPU, steps=5, slots=Counting(1))
+    trainer.start()
+    trainer.join(60)
+    assert trainer.state == "finished" and Counting.paced == 5

@@ -24,18 +24,27 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
+import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
 
 from workbench.errors import TrainingError
 
-__all__ = ["BackgroundJob", "JobState", "SlotPool"]
+__all__ = ["PACE_SECONDS", "SLOW_REQUEST_SECONDS", "BackgroundJob", "JobState", "SlotPool"]
 
 JobState = Literal["idle", "queued", "running", "paused", "stopped", "finished", "failed"]
+
+#: A request running longer than this makes trainings pause between steps (:meth:`SlotPool.pace`).
+SLOW_REQUEST_SECONDS = 0.05
+#: How long a training sleeps between steps while such a request runs.
+PACE_SECONDS = 0.01
 
 
 class SlotPool:
@@ -58,6 +67,8 @@ class SlotPool:
         self._cond = threading.Condition(threading.Lock())
         self._holders: set[object] = set()
         self._queue: deque[object] = deque()
+        self._serving: dict[int, float] = {}  # request number -> its start (time.monotonic)
+        self._requests = itertools.count()
         self._capacity = 0
         self.capacity = (os.cpu_count() or 1) if capacity is None else capacity
 
@@ -86,6 +97,32 @@ class SlotPool:
         """How many wait in the queue now."""
         with self._cond:
             return len(self._queue)
+
+    # -- trainings defer to requests
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Mark a request being answered (the server wraps every request in it), for :meth:`pace`."""
+        number = next(self._requests)
+        with self._cond:
+            self._serving[number] = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._cond:
+                del self._serving[number]
+
+    def pace(self) -> None:
+        """Called by a training between steps: sleep :data:`PACE_SECONDS` while a request has been running
+        for over :data:`SLOW_REQUEST_SECONDS`.
+
+        Python runs one thread at a time; training threads that step without a pause leave a
+        long request (a large design being generated and drawn) a third of the interpreter
+        with two trainings running. The pause hands it over; a short request never causes one.
+        """
+        with self._cond:
+            oldest = min(self._serving.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest > SLOW_REQUEST_SECONDS:
+            time.sleep(PACE_SECONDS)
 
     def _grant(self) -> None:
         """Move the head of the queue to the free slots (call with the lock held)."""

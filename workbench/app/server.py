@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHROMIUM_ARGS",
     "AccessLog",
+    "Paced",
     "RequestJSON",
     "ServerConfig",
     "default_data_dir",
@@ -128,6 +130,23 @@ class ServerConfig:
         return dataclasses.replace(self, **changes)
 
 
+class Paced:
+    """WSGI middleware: every request is marked in the app's training slots while it runs, so that
+    trainings pause between steps while a long one is answered (:meth:`workbench.jobs.SlotPool.pace`).
+
+    Args:
+        app: the WSGI application to wrap.
+        slots: the :class:`~workbench.jobs.SlotPool` the app's trainings run in.
+    """
+
+    def __init__(self, app: Callable, slots) -> None:
+        self.app, self.slots = app, slots
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        with self.slots.serving():
+            return self.app(environ, start_response)  # Flask builds the whole response here
+
+
 class AccessLog:
     """WSGI middleware: one log line per request (client, method, path, status, milliseconds).
 
@@ -165,6 +184,10 @@ class AccessLog:
 GC_YOUNG = 50_000
 
 
+#: Seconds a thread may keep the interpreter while others wait for it (Python's default is 0.005).
+SWITCH_INTERVAL = 0.001
+
+
 def tune_gc() -> None:
     """Collect cyclic garbage less often in a server process.
 
@@ -177,6 +200,7 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, 20, 20)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def make_server(app: Dash, config: ServerConfig):
@@ -192,7 +216,12 @@ def make_server(app: Dash, config: ServerConfig):
     from waitress.server import create_server
 
     tune_gc()
-    wsgi = AccessLog(app.server) if config.access_log else app.server
+    wsgi = app.server
+    slots = getattr(app, "workbench_slots", None)
+    if slots is not None:
+        wsgi = Paced(wsgi, slots)
+    if config.access_log:
+        wsgi = AccessLog(wsgi)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load is expected
     return create_server(
         wsgi,

@@ -122,6 +122,8 @@ class Trainer(BackgroundJob):
                 self._step = run.step_count
                 if record is not None:
                     self._history.append(record)
+            if self._slots is not None:
+                self._slots.pace()  # a long request on the server gets the interpreter first
             if self.on_step is not None and self.on_step(run.step_count, loss) is False:
                 self._stop.set()
                 self._set_state("stopped", only_from=("running", "paused"))
