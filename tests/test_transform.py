@@ -168,6 +168,17 @@ def test_lazy_edge_data_behaves_like_a_dict():
     assert _edge_set(bare) == _edge_set(plain) and bare.edges[0, 3] == {}
 
 
+@pytest.mark.parametrize("edge_data", ["lazy", "dict"])
+def test_adjacency_rows_share_the_vertex_labels(edge_data):
+    # a fresh int per adjacency entry (ids above 256 are not cached) costs 32 bytes an edge on each side
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(300, 2, [300])
+    graph = GraphTransform(torch.randn(1, 300), edge_data=edge_data).transform(model)
+    nodes = {id(u) for u in graph}
+    assert all(id(v) in nodes for row in graph._succ.values() for v in row)
+    assert all(id(u) in nodes for row in graph._pred.values() for u in row)
+
+
 def test_arrays_and_sparse_matrix_agree_with_the_graph():
     torch.manual_seed(0)
     model = MaskedDeepFFN(5, 2, [4, 3])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import networkx as nx
@@ -303,28 +302,27 @@ def _sorted_order(values: np.ndarray) -> np.ndarray | None:
 
 
 def _gather(items: list, index: np.ndarray, chunk: int = 1 << 16) -> list:
-    """``[items[i] for i in index]`` (the same objects), in C, a chunk at a time."""
+    """``[items[i] for i in index]`` (the same objects), in C, a chunk at a time.
+
+    The result holds references to ``items``' own objects, never new ones: an
+    int label made afresh per edge (``index.tolist()``) would cost 32 bytes for
+    each of the millions of adjacency entries that hold it.
+    """
+    table = np.fromiter(items, dtype=object, count=len(items))  # takes keep the objects
     out: list = []
     for start in range(0, index.size, chunk):
-        part = index[start : start + chunk]
-        if part.size == 1:
-            out.append(items[int(part[0])])
-        else:
-            out.extend(itemgetter(*part.tolist())(items))
+        out.extend(table.take(index[start : start + chunk]).tolist())
     return out
 
 
-def _runs(keys: np.ndarray, labels: list, values: np.ndarray, identity: bool = False) -> Iterator[tuple[Any, list]]:
-    """``(labels[key], [labels[value], ...])`` for every run of equal ``keys`` (sorted).
-
-    ``identity``: ``labels[i] == i`` (plain int labels): the ids are the labels.
-    """
+def _runs(keys: np.ndarray, labels: list, values: np.ndarray) -> Iterator[tuple[Any, list]]:
+    """``(labels[key], [labels[value], ...])`` for every run of equal ``keys`` (sorted)."""
     if keys.size == 0:
         return
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     ends = np.append(starts[1:], keys.size).tolist()
-    value_labels = values.tolist() if identity else _gather(labels, values)
-    key_labels = keys[starts].tolist() if identity else _gather(labels, keys[starts])
+    value_labels = _gather(labels, values)
+    key_labels = _gather(labels, keys[starts])
     for label, a, b in zip(key_labels, starts.tolist(), ends, strict=True):
         yield label, value_labels[a:b]
 
@@ -380,7 +378,7 @@ def to_networkx(arrays: EdgeArrays, *, edge_data: str = "lazy", graph_attrs: dic
                 order = _sorted_order(keys)
                 sorted_keys = keys if order is None else keys[order]
                 sorted_values = values if order is None else values[order]
-                for label, neighbours in _runs(sorted_keys, labels, sorted_values, identity=plain):
+                for label, neighbours in _runs(sorted_keys, labels, sorted_values):
                     adjacency[label] = _LazyRow.of(table, label, out, neighbours)
         elif arrays.num_edges:
             data = _edge_data(arrays, edge_data)  # in edge order
