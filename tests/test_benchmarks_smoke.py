@@ -13,10 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
-def test_quick_benchmark_prints_the_table():
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<script>`` with ``args`` in a fresh process; fail the test on a non-zero exit."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=240,
@@ -24,6 +24,12 @@ def test_quick_benchmark_prints_the_table():
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_the_table():
+    done = run_benchmark("run.py", "--quick")
     lines = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     header = lines[0]
     for column in ("case", "ours", "ours peak", "baseline", "baseline time", "ratio", "target", "met"):
@@ -46,37 +52,21 @@ def test_quick_benchmark_prints_the_table():
 @pytest.mark.slow
 def test_load_benchmark_runs_against_the_current_app():
     """bench_load builds its requests from the served callback map: this fails when an id it clicks moves."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_load.py"),
-            *("--sessions", "3", "--trainings", "1", "--duration", "2", "--epochs", "1"),
-            *("--heavy", "watts_strogatz:n=200,k=4,p=0.1", "--server-args", "--threads 4"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=ROOT,
+    done = run_benchmark(
+        "bench_load.py",
+        *("--sessions", "3", "--trainings", "1", "--duration", "2", "--epochs", "1"),
+        *("--heavy", "watts_strogatz:n=200,k=4,p=0.1", "--server-args", "--threads 4"),
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
-    for kind in ("page load", "trivial, idle server", "add vertex", "start training", "poll while training"):
+    kinds = ("page load", "trivial, idle server", "add vertex", "start training", "poll while training")
+    for kind in (*kinds, "heavy alone: generate watts_strogatz:n=200,k=4,p=0.1"):
         assert kind in rows and rows[kind].split(" | ")[2] == "0", rows.get(kind)  # no errors
     assert "Sessions kept: 3/3" in done.stdout and "Server memory (RSS)" in done.stdout
 
 
 @pytest.mark.slow
 def test_quick_crossover_prints_a_ratio_per_density_and_size():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "crossover.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_benchmark("crossover.py", "--quick")
     rows = [line for line in done.stdout.splitlines() if line.startswith("| 0.")]
     assert [row.split(" | ")[0] for row in rows] == ["| 0.50", "| 0.10"]
     assert all(float(cell) > 0 for row in rows for cell in row.strip(" |").split(" | ")[1:])
