@@ -101,7 +101,7 @@ class Limits:
     """
 
     max_vertices: int = 10_000
-    max_edges: int = 25_000  # the heaviest design request then answers in about 1 s on 2 cores
+    max_edges: int = 25_000  # the largest design request then takes about 1 s on an idle 2-core server
     max_parameters: int = 2_000_000
     max_hidden_layers: int = 64
     max_upload_bytes: int = 16 * MiB
