@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.app.state.layout import crossings, layered_drawing
+from workbench.app.state.layout import ROW, crossings, layered_drawing
 from workbench.app.state.overlay import ALL_INPUTS, with_io
 from workbench.app.views.elements import (
     canvas_stylesheet,
@@ -224,5 +224,8 @@ def test_stylesheet_styles_every_mask_code_the_pending_vertex_and_large_graphs()
     assert any("[0,1]" in s for s in selectors)
     small = next(r for r in sheet if r["selector"] == "node")["style"]
     large = next(r for r in canvas_stylesheet(large=True) if r["selector"] == "node")["style"]
-    assert large["width"] < small["width"] and large["label"] == ""
+    # a large graph is seen zoomed far out: its vertices are sized to the row pitch, not to a fixed 24 px
+    assert large["width"] == 0.6 * ROW > small["width"] and large["label"] == "" and large["border-width"] == 0
+    kept = next(r for r in canvas_stylesheet(large=True) if r["selector"] == 'edge[m = "a"]')["style"]
+    assert kept["width"] > next(r for r in sheet if r["selector"] == 'edge[m = "a"]')["style"]["width"]
     assert is_large(151, 0) and is_large(10, 1501) and not is_large(150, 1500)

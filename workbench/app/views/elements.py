@@ -28,7 +28,7 @@ from collections.abc import Hashable, Iterable, Mapping
 import networkx as nx
 import numpy as np
 
-from workbench.app.state.layout import Drawing
+from workbench.app.state.layout import ROW, Drawing
 from workbench.app.state.overlay import ALL_INPUTS
 from workbench.errors import GraphError
 
@@ -109,6 +109,14 @@ def _role(label: Hashable) -> str:
     if isinstance(label, tuple) and len(label) == 2 and label[0] in ("input", "output"):
         return label[0]
     return ""
+
+
+#: A large drawing is seen zoomed far out (a column of 100 vertices is 5,600 px tall), so its vertices and
+#: edges are sized in layout units: vertices at 0.6 of the row pitch, edges twice as wide as in a small one.
+#: On screen they keep their proportion to the pitch at any zoom (3 px at the 0.1 zoom of a fitted DAN of
+#: 1,000 vertices, instead of the 1 px of a fixed 10 px).
+LARGE_NODE = 0.6 * ROW
+LARGE_EDGE_SCALE = 2.0
 
 
 def is_large(vertices: int, edges: int) -> bool:
@@ -219,7 +227,7 @@ def elements_to_graph(elements: Iterable[Mapping]) -> nx.DiGraph:
 
 def _mask_styles(large: bool) -> list[dict]:
     """Edge and vertex styles of the mask codes (see :mod:`workbench.app.state.overlay`)."""
-    scale = 0.5 if large else 1.0
+    scale = LARGE_EDGE_SCALE if large else 1.0
     sheet = [
         {
             "selector": 'edge[m = "-"]',
@@ -248,7 +256,7 @@ def _mask_styles(large: bool) -> list[dict]:
 def canvas_stylesheet(*, large: bool = False, pending: str | None = None) -> list[dict]:
     """Stylesheet of a graph view: routed edges, roles, mask codes, the tapped vertex (class ``tapped``,
     set in the browser in every view) and the vertex a connection starts from (``pending``, an id)."""
-    size = 10 if large else 24
+    size = LARGE_NODE if large else 24
     sheet = [
         {
             "selector": "node",
@@ -272,7 +280,7 @@ def canvas_stylesheet(*, large: bool = False, pending: str | None = None) -> lis
                 "target-arrow-shape": "none" if large else "triangle",
                 "target-arrow-color": "#94a3b8",
                 "line-color": "#94a3b8",
-                "width": 0.6 if large else 1.4,
+                "width": 1.4 * LARGE_EDGE_SCALE if large else 1.4,
                 "arrow-scale": 0.8,
                 "opacity": 0.9,
             },
