@@ -216,15 +216,6 @@ def test_double_backward_is_refused_loudly(small_sparse):
         grad.sum().backward()
 
 
-@pytest.mark.parametrize(
-    "make_optimizer",
-    [
-        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1),
-        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
-        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1),
-    ],
-    ids=["sgd", "adam", "adamw"],
-)
 def test_optimizers_keep_masked_weights_zero_on_the_sparse_kernel(small_sparse, make_optimizer):
     layer = _sparse_layer(6, 4, 0.3)
     mask = layer.mask.clone()

@@ -100,15 +100,6 @@ def test_apply_mask_zeroes_masked_weights_only():
     assert torch.equal(layer.weight, torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]))
 
 
-@pytest.mark.parametrize(
-    "make_optimizer",
-    [
-        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1),
-        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
-        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1),
-    ],
-    ids=["sgd", "adam", "adamw"],
-)
 def test_masked_weights_get_zero_gradient_and_stay_zero(make_optimizer):
     torch.manual_seed(0)
     layer = MaskedLinearLayer(6, 4)
