@@ -42,6 +42,17 @@ STATUS_OUTPUTS = {
     "status": Output(ids.STATUS, "children", allow_duplicate=True),
     "status_class": Output(ids.STATUS, "className", allow_duplicate=True),
 }
+#: What shows a run's progress: the curves, the output plot, Pause/Resume, polling, the run line and how many
+#: history records the page has drawn (render_training and the poll both write all of them).
+TRAINING_VIEW_OUTPUTS = {
+    "curves": Output(ids.CURVES_FIG, "figure", allow_duplicate=True),
+    "output": Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
+    "pause": Output(ids.PAUSE, "children", allow_duplicate=True),
+    "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
+    **STATUS_OUTPUTS,
+    "run_line": Output(ids.RUN_LINE, "children", allow_duplicate=True),
+    "seen": Output(ids.SEEN, "data", allow_duplicate=True),
+}
 STATUS_CLASS = {
     "queued": "status-paused",
     "running": "status-running",
@@ -55,6 +66,11 @@ STATUS_CLASS = {
 def epoch_text(epoch: float) -> str:
     """``44.0 -> "44"``, ``12.34 -> "12.3"``: whole epochs without a decimal."""
     return f"{round(epoch)}" if abs(epoch - round(epoch)) < 0.05 else f"{epoch:.1f}"
+
+
+def pause_label(state: str) -> str:
+    """The Pause button's text in a run's ``state``: it resumes a paused run."""
+    return "▶ Resume" if state == "paused" else "❚❚ Pause"
 
 
 def status(session: Session) -> tuple[str, str]:
@@ -229,20 +245,14 @@ def register(app, store) -> None:
         if ws.version != version:
             out["model_version"] = ws.version
         out.update(status_outputs(session))
-        out["pause"] = "▶ Resume" if ws.state == "paused" else "❚❚ Pause"
+        out["pause"] = pause_label(ws.state)
         return out
 
     @session_callback(
         app,
         store,
         output={
-            "curves": Output(ids.CURVES_FIG, "figure", allow_duplicate=True),
-            "output": Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
-            "pause": Output(ids.PAUSE, "children", allow_duplicate=True),
-            "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
-            **STATUS_OUTPUTS,
-            "run_line": Output(ids.RUN_LINE, "children", allow_duplicate=True),
-            "seen": Output(ids.SEEN, "data", allow_duplicate=True),
+            **TRAINING_VIEW_OUTPUTS,
         },
         inputs={"model_version": Input(ids.MODEL_VERSION, "data")},
         prevent_initial_call="initial_duplicate",
@@ -253,7 +263,7 @@ def register(app, store) -> None:
         out = {
             "curves": curves_figure(ws.history, epochs=session.settings.epochs),
             "output": output_figure(session),
-            "pause": "▶ Resume" if ws.state == "paused" else "❚❚ Pause",
+            "pause": pause_label(ws.state),
             "run_line": run_line_parts(session),
             "seen": len(ws.history),
         }
@@ -266,15 +276,9 @@ def register(app, store) -> None:
         app,
         store,
         output={
-            "curves": Output(ids.CURVES_FIG, "figure", allow_duplicate=True),
-            "output": Output(ids.BOUNDARY_FIG, "figure", allow_duplicate=True),
-            "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
-            **STATUS_OUTPUTS,
-            "run_line": Output(ids.RUN_LINE, "children", allow_duplicate=True),
+            **TRAINING_VIEW_OUTPUTS,
             "alert": Output(ids.TRAIN_ALERT, "children", allow_duplicate=True),
             "model_version": Output(ids.MODEL_VERSION, "data", allow_duplicate=True),
-            "pause": Output(ids.PAUSE, "children", allow_duplicate=True),
-            "seen": Output(ids.SEEN, "data", allow_duplicate=True),
             "next_tick": Output(ids.POLL, "max_intervals"),
             "masks": Output(ids.MASKS, "data", allow_duplicate=True),
             "overview": Output(ids.OVERVIEW, "src", allow_duplicate=True),
@@ -293,7 +297,7 @@ def register(app, store) -> None:
         out = {
             "poll_off": done,
             "run_line": run_line_parts(session),
-            "pause": "▶ Resume" if state == "paused" else "❚❚ Pause",
+            "pause": pause_label(state),
             "next_tick": (n if isinstance(n, int) else 0) + 1,  # the next tick, once this answer is in
         }
         out.update(status_outputs(session))
