@@ -16,7 +16,6 @@ import dataclasses
 import gc
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -184,10 +183,6 @@ class AccessLog:
 GC_YOUNG = 50_000
 
 
-#: Seconds a thread may keep the interpreter while others wait for it (Python's default is 0.005).
-SWITCH_INTERVAL = 0.001
-
-
 def tune_gc() -> None:
     """Collect cyclic garbage less often in a server process.
 
@@ -200,7 +195,6 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, 20, 20)
-    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def make_server(app: Dash, config: ServerConfig):
