@@ -302,6 +302,14 @@ def test_flat_loss_flags_a_learning_rate_too_small_to_move():
     assert ws.flat_loss() is not None
 
 
+def test_flat_loss_is_none_for_a_trained_model_whose_low_loss_holds_while_fine_tuning():
+    ws = built()
+    ws.history = [{"epoch": e, "loss": 0.213, "test_acc": 0.92} for e in range(1, 6)]  # flat, far below log(2)
+    assert ws.flat_loss() is None
+    ws.history = [{"epoch": e, "loss": 0.69, "test_acc": 0.7} for e in range(1, 6)]  # flat where training starts
+    assert "not learning" in ws.flat_loss()
+
+
 def test_flat_loss_is_none_for_a_learning_run_and_for_a_short_one():
     settings = Settings(batch_size=32, epochs=4, lr=0.02, device="cpu")
     ws = built(settings, graph=nx.DiGraph([(i, j) for i in range(4) for j in range(4, 8)]))

@@ -391,7 +391,10 @@ class Workspace:
         best = min(r["loss"] for r in run)
         chance = 1.0 / self.dataset.n_classes
         accuracy = run[-1].get("test_acc")
-        stuck = first - best < 0.02 * abs(first)
+        # stuck where an untrained network starts (cross-entropy near log(classes)); a model that had already
+        # learned and keeps a low loss while fine-tuning is not stuck
+        untrained = run[-1]["loss"] > 0.8 * math.log(self.dataset.n_classes)
+        stuck = first - best < 0.02 * abs(first) and untrained
         at_chance = accuracy is not None and accuracy < chance + 0.05
         if not (stuck or at_chance):
             return None
