@@ -156,16 +156,34 @@ def test_python_m_workbench_serves_with_waitress_and_stops_on_sigterm(tmp_path):
 
 
 def test_a_server_collects_cyclic_garbage_less_often():
-    import gc
+    """In a process of its own: freezing and unfreezing this process's collector would finalise garbage of
+    earlier tests' servers late, closing file descriptors that a later server has been given again."""
+    code = (
+        "import gc\n"
+        "from workbench.app.server import GC_YOUNG, tune_gc\n"
+        "assert gc.get_threshold()[0] == 700 and gc.get_freeze_count() == 0\n"
+        "tune_gc()\n"
+        "assert gc.get_threshold()[0] == GC_YOUNG > 700, gc.get_threshold()\n"
+        "assert gc.get_freeze_count() > 0  # what existed at start-up is left out of the passes\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
 
-    from workbench.app.server import GC_YOUNG, tune_gc
 
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)  # Python's defaults (another test may have made a server already)
-        tune_gc()
-        assert gc.get_threshold()[0] == GC_YOUNG > 700
-        assert gc.get_freeze_count() > 0  # what existed at start-up is left out of the passes
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
+def test_run_server_tunes_the_collector_of_its_process_and_serve_in_thread_does_not(app, monkeypatch):
+    import workbench.app.server as server_module
+    from workbench.app import run_server
+
+    calls = []
+    monkeypatch.setattr(server_module, "tune_gc", lambda: calls.append("tuned"))
+    with serve_in_thread(app) as url, urllib.request.urlopen(url + "_dash-layout", timeout=60):
+        pass
+    assert calls == []
+
+    def refuse(app, config):
+        raise OSError("address in use")
+
+    monkeypatch.setattr(server_module, "make_server", refuse)
+    with pytest.raises(SystemExit, match="cannot listen"):
+        run_server(port=0)
+    assert calls == ["tuned"]

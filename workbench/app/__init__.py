@@ -120,7 +120,7 @@ def run_server(config: ServerConfig | None = None, /, **changes) -> None:
     Raises:
         SystemExit: an unknown sample, a bad setting or an address in use (the message says which).
     """
-    from workbench.app.server import ServerConfig, make_server
+    from workbench.app.server import ServerConfig, make_server, tune_gc
 
     try:
         config = (ServerConfig() if config is None else config).replace(**changes)
@@ -136,6 +136,7 @@ def run_server(config: ServerConfig | None = None, /, **changes) -> None:
         print(f"workbench: serving on {url} in debug mode (Ctrl+C to stop)", flush=True)
         app.run(host=config.host, port=config.port, debug=True, use_reloader=False, threaded=True)
         return
+    tune_gc()  # this process is the server from now on (not done for servers in a test's thread)
     try:
         server = make_server(app, config)
     except OSError as err:
