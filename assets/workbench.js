@@ -48,27 +48,33 @@
     return null;
   };
 
-  /* Write mask codes into the canvas: data "m" of every edge, "dead" of every vertex, in element order.
-     Returns how many edges were restyled (a dcc.Store keeps it, which the browser tests read). */
-  workbench.applyMasks = function (id, masks, attempt) {
+  /* Write mask codes into the canvas: data "m" of every edge, "dead" of every vertex. The codes follow the
+     server's order of the elements, which each element's data "i" gives: Cytoscape's own order differs after
+     a redraw (elements that stay keep their place, new ones are appended). Returns how many edges were
+     restyled (a dcc.Store keeps it, which the browser tests read). */
+  workbench.applyMasks = function (id, masks, attempt, call) {
     attempt = attempt || 0;
+    if (!attempt) call = workbench.maskCall = (workbench.maskCall || 0) + 1;
+    if (call !== workbench.maskCall) return noUpdate(); // a newer call took over while this one waited
     if (!masks || !masks.codes) return noUpdate();
     const cy = workbench.cy(id);
     const edges = cy ? cy.edges() : null;
     if (!cy || edges.length !== masks.codes.length) {
       // the elements of this drawing may not be in Cytoscape yet: try again shortly
-      if (attempt < 20) setTimeout(() => workbench.applyMasks(id, masks, attempt + 1), 100);
+      if (attempt < 20) setTimeout(() => workbench.applyMasks(id, masks, attempt + 1, call), 100);
       return noUpdate();
     }
     const nodes = cy.nodes();
     cy.batch(() => {
-      edges.forEach((edge, i) => {
-        if (edge.data("m") !== masks.codes[i]) edge.data("m", masks.codes[i]);
+      edges.forEach((edge) => {
+        const code = masks.codes[edge.data("i")];
+        if (code !== undefined && edge.data("m") !== code) edge.data("m", code);
       });
       if (masks.dead && masks.dead.length === nodes.length) {
-        nodes.forEach((node, i) => {
-          const dead = masks.dead[i] === "1" ? 1 : 0;
-          if (node.data("dead") !== dead) node.data("dead", dead);
+        nodes.forEach((node) => {
+          const flag = masks.dead[node.data("i")];
+          const dead = flag === "1" ? 1 : 0;
+          if (flag !== undefined && node.data("dead") !== dead) node.data("dead", dead);
         });
       }
     });

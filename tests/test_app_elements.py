@@ -211,8 +211,21 @@ def test_codes_dead_flags_roles_and_extra_data_go_into_the_element_data():
 
 def test_without_codes_or_a_drawing_nothing_extra_is_written():
     elements = graph_to_elements(nx.DiGraph([(0, 1)]))
-    assert elements[0] == {"data": {"id": "0", "label": "0"}}
-    assert elements[2]["data"] == {"id": "0->1", "source": "0", "target": "1"}
+    assert elements[0] == {"data": {"id": "0", "i": 0, "label": "0"}}
+    assert elements[2]["data"] == {"id": "0->1", "i": 0, "source": "0", "target": "1"}
+
+
+def test_every_element_carries_its_place_in_the_order_the_codes_follow():
+    graph = nx.DiGraph([(2, 0), (0, 1), (2, 1), (1, 3)])
+    elements = graph_to_elements(graph, codes="abcd", dead="0101")
+    nodes = [e["data"] for e in elements if "source" not in e["data"]]
+    edges = [e["data"] for e in elements if "source" in e["data"]]
+    assert [n["i"] for n in nodes] == list(range(4)) and [e["i"] for e in edges] == list(range(4))
+    # the browser matches codes by "i": in any element order, code i lands on the i-th edge of the graph
+    for e in reversed(edges):
+        assert e["m"] == "abcd"[e["i"]] and e["id"] == "{}->{}".format(*list(graph.edges)[e["i"]])
+    for n in nodes:
+        assert n["dead"] == int("0101"[n["i"]]) and n["id"] == str(list(graph.nodes)[n["i"]])
 
 
 def test_stylesheet_styles_every_mask_code_the_pending_vertex_and_large_graphs():

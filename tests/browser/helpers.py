@@ -136,6 +136,40 @@ def edge_codes(page: Page, view: str = "design-canvas") -> str:
     return cy_eval(page, "cy.edges().map(e => e.data('m') || '').join('')", view)
 
 
+def codes_by_id(page: Page, view: str = "design-canvas") -> dict[str, str]:
+    """Edge id -> the mask code Cytoscape holds for it (data ``m``): what the canvas draws on that edge."""
+    return cy_eval(page, "Object.fromEntries(cy.edges().map(e => [e.id(), e.data('m') || '']))", view)
+
+
+def served_codes_by_id(page: Page) -> dict[str, str]:
+    """Edge id -> the mask code the server sent for it: the codes of the mask store follow the server's
+    order of the elements, which each element's data ``i`` gives (Cytoscape's own order may differ)."""
+    elements = dash_prop(page, "design-canvas", "elements") or []
+    codes = (dash_prop(page, "mask-codes", "data") or {}).get("codes", "")
+    edges = {e["data"]["id"]: e["data"]["i"] for e in elements if "source" in e["data"]}
+    assert sorted(edges.values()) == list(range(len(codes))), f"{len(edges)} edges but {len(codes)} codes"
+    return {edge: codes[i] for edge, i in edges.items()}
+
+
+def served_edge_order(page: Page) -> list[str]:
+    """The canvas's edge ids in the server's order (by data ``i``)."""
+    elements = dash_prop(page, "design-canvas", "elements") or []
+    edges = [e["data"] for e in elements if "source" in e["data"]]
+    return [e["id"] for e in sorted(edges, key=lambda e: e["i"])]
+
+
+def generate(page: Page, generator: str, n: int, seed: int) -> None:
+    """Generate a design with the design card's generator (its ``n`` and seed set) and wait for its alert."""
+    choose(page, "design-generator", generator)
+    n_box = page.locator("#design-generator-params").locator("""[id='{"name":"n","type":"design-generator-param"}']""")
+    expect(n_box).to_be_visible()
+    n_box.fill(str(n))
+    n_box.press("Enter")
+    fill_number(page, "design-seed", seed)
+    page.click("#design-generate")
+    expect(page.locator("#design-alert")).to_contain_text(f"Generated {generator}: {n} vertices", timeout=STEP_TIMEOUT)
+
+
 def nodes(page: Page, view: str = "design-canvas") -> dict[str, tuple[float, float]]:
     """Cytoscape vertex id -> page coordinates of its centre."""
     found = page.evaluate(_NODES, [view]) or []

@@ -9,14 +9,13 @@ from playwright.sync_api import Page, expect
 from .helpers import (
     STEP_TIMEOUT,
     as_straight_lines,
-    choose,
     crossings,
     cy_eval,
     dash_prop,
     design_counts,
     design_text,
     edge_geometry,
-    fill_number,
+    generate,
     open_app,
     open_sample_page,
     steady_position,
@@ -68,15 +67,7 @@ def test_no_edge_is_drawn_across_a_vertex_on_the_sample_and_a_watts_strogatz_gra
     assert_no_crossings(page)
 
     sample_edges = cy_eval(page, "cy.edges().map(e => e.id()).sort().join(' ')")
-    choose(page, "design-generator", "Watts–Strogatz")
-    params = page.locator("#design-generator-params")
-    n_box = params.locator("""[id='{"name":"n","type":"design-generator-param"}']""")
-    expect(n_box).to_be_visible()
-    n_box.fill("30")
-    n_box.press("Enter")
-    fill_number(page, "design-seed", 3)
-    page.click("#design-generate")
-    expect(page.locator("#design-alert")).to_contain_text("Generated Watts–Strogatz: 30 vertices", timeout=STEP_TIMEOUT)
+    generate(page, "Watts–Strogatz", 30, 3)
     page.wait_for_function(
         "(before) => { const cy = window.workbench.cy('design-canvas');"
         " return cy && cy.edges().map(e => e.id()).sort().join(' ') !== before; }",

@@ -8,11 +8,16 @@ from playwright.sync_api import Page, expect
 
 from .helpers import (
     STEP_TIMEOUT,
+    codes_by_id,
     curve_epochs,
     edge_codes,
     fill_number,
+    generate,
     model_connections,
+    open_app,
     open_sample_page,
+    served_codes_by_id,
+    served_edge_order,
     slider_to,
     wait_curve,
     wait_cy,
@@ -31,6 +36,16 @@ RECORD_STATUS = """() => {
 def wait_pruned_on_canvas(page: Page, kept: int, designed: int) -> None:
     """Wait until the canvas shows exactly ``designed - kept`` pruned edges."""
     wait_cy(page, f"cy.edges().filter(e => e.data('m') === '-').length === {designed - kept}")
+
+
+def wait_codes(page: Page, codes: dict[str, str]) -> None:
+    """Wait until every edge of the canvas holds the code ``codes`` names for its id (and no other edge)."""
+    page.wait_for_function(
+        "(codes) => { const cy = window.workbench.cy('design-canvas'); const edges = cy ? cy.edges() : [];"
+        " return edges.length === Object.keys(codes).length && edges.every(e => e.data('m') === codes[e.id()]); }",
+        arg=codes,
+        timeout=STEP_TIMEOUT,
+    )
 
 
 def test_fine_tune_from_the_pruning_card_runs_and_ends_visibly(page: Page, app_url: str) -> None:
@@ -99,3 +114,28 @@ def test_apply_says_what_it_applied(page: Page, app_url: str) -> None:
     page.click("#prune-apply")
     expect(page.locator("#prune-summary")).to_contain_text(f"{kept}/{kept} connections (0% pruned)")
     expect(page.locator("#prune-alert")).to_contain_text("Applied", timeout=5_000)
+
+
+def test_the_preview_lands_on_its_own_edges_after_a_redraw_and_after_a_reload(page: Page, app_url: str) -> None:
+    """Cytoscape keeps the edges a redraw leaves in place and appends the new ones, so its order is not
+    the server's; the codes must still land on the edges they were computed for."""
+    open_sample_page(page, app_url)
+    generate(page, "Watts–Strogatz", 30, 3)  # a redraw over the sample's drawing: some edge ids stay
+    page.click("#train-build")
+    expect(page.locator("#count-model")).to_contain_text("34 neurons · 92 connections", timeout=STEP_TIMEOUT)
+    slider_to(page, 12)  # preview 60%
+    expect(page.locator("#count-model")).to_contain_text("/92 connections", timeout=STEP_TIMEOUT)
+    kept, designed = model_connections(page)
+    wait_pruned_on_canvas(page, kept, designed)
+    served = served_codes_by_id(page)
+    assert len(set(served.values()) - {"-"}) > 2, "too few kinds of code to tell a misplaced one"
+    wait_codes(page, served)
+    drawn = codes_by_id(page)
+    # the redraw did leave Cytoscape's order unlike the server's: else this test would show nothing
+    assert list(drawn) != served_edge_order(page), "Cytoscape's edge order equals the server's: nothing to test"
+
+    page.reload()
+    open_app(page, app_url)
+    expect(page.locator("#count-model")).to_contain_text(f"{kept}/{designed} connections", timeout=STEP_TIMEOUT)
+    wait_codes(page, drawn)
+    assert served_codes_by_id(page) == served, "the server sent other codes after the reload"

@@ -157,6 +157,10 @@ def graph_to_elements(
 ) -> list[dict]:
     """Cytoscape elements for ``graph``: vertices first (node order), then edges (edge order).
 
+    Every element's data ``i`` is its place in that order, which the mask codes and dead flags follow:
+    Cytoscape keeps its own order (after a redraw, the elements that stayed come first), and the
+    browser matches codes to elements by ``i`` (see ``applyMasks`` in assets/workbench.js).
+
     Args:
         graph: any ``nx.DiGraph``.
         drawing: positions and bends (vertices without a position get none; Cytoscape places them).
@@ -172,7 +176,7 @@ def graph_to_elements(
     ids = {}
     for i, v in enumerate(graph.nodes):
         ids[v] = nid = node_id(v)
-        data: dict = {"id": nid, "label": display_label(v, graph)}
+        data: dict = {"id": nid, "i": i, "label": display_label(v, graph)}
         if dead:
             data["dead"] = int(dead[i] == "1")
         element: dict = {"data": data}
@@ -189,7 +193,7 @@ def graph_to_elements(
         pts, off = drawing.points, drawing.offsets
         routes = {e: pts[off[i] : off[i + 1]] for i, e in enumerate(drawing.edges)}
     for i, (u, v) in enumerate(graph.edges):
-        data = {"id": f"{ids[u]}->{ids[v]}", "source": ids[u], "target": ids[v]}
+        data = {"id": f"{ids[u]}->{ids[v]}", "i": i, "source": ids[u], "target": ids[v]}
         if codes:
             data["m"] = codes[i]
         bends = routes.get((u, v))
