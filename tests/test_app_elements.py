@@ -234,6 +234,10 @@ def test_stylesheet_styles_every_mask_code_the_pending_vertex_and_large_graphs()
     for code in "abcdABCDefgh-":
         assert f'edge[m = "{code}"]' in selectors
     assert "node[dead = 1]" in selectors and "edge[sd]" in selectors
+    # overlapping edges: kept over pruned, stronger over weaker, whatever order Cytoscape holds them in
+    z = {rule["selector"]: rule["style"].get("z-index") for rule in sheet}
+    assert z['edge[m = "-"]'] < z['edge[m = "a"]'] < z['edge[m = "b"]'] < z['edge[m = "c"]'] < z['edge[m = "d"]']
+    assert z['edge[m = "A"]'] < z['edge[m = "D"]'] and z['edge[m = "e"]'] < z['edge[m = "h"]']
     assert any("[0,1]" in s for s in selectors)
     small = next(r for r in sheet if r["selector"] == "node")["style"]
     large = next(r for r in canvas_stylesheet(large=True) if r["selector"] == "node")["style"]

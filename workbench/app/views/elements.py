@@ -230,7 +230,12 @@ def elements_to_graph(elements: Iterable[Mapping]) -> nx.DiGraph:
 
 
 def _mask_styles(large: bool) -> list[dict]:
-    """Edge and vertex styles of the mask codes (see :mod:`workbench.app.state.overlay`)."""
+    """Edge and vertex styles of the mask codes (see :mod:`workbench.app.state.overlay`).
+
+    Where edges overlap, kept edges are drawn over pruned ones and stronger over weaker (``z-index``):
+    the strongest connections stay visible, and the picture does not depend on the order Cytoscape holds
+    the edges in (which differs after a redraw from a fresh page's).
+    """
     scale = LARGE_EDGE_SCALE if large else 1.0
     sheet = [
         {
@@ -242,18 +247,15 @@ def _mask_styles(large: bool) -> list[dict]:
                 "target-arrow-color": "#94a3b8",
                 "opacity": 0.7,
                 "width": 1 * scale,
+                "z-index": 0,
             },
         },
         {"selector": "node[dead = 1]", "style": {"background-color": DEAD, "border-color": "#fecaca"}},
     ]
     for codes, colour in (("abcd", POSITIVE), ("ABCD", NEGATIVE), ("efgh", "#64748b")):
-        for code, width in zip(codes, WIDTHS, strict=True):
-            sheet.append(
-                {
-                    "selector": f'edge[m = "{code}"]',
-                    "style": {"line-color": colour, "target-arrow-color": colour, "width": width * scale},
-                }
-            )
+        for rank, (code, width) in enumerate(zip(codes, WIDTHS, strict=True), start=1):
+            style = {"line-color": colour, "target-arrow-color": colour, "width": width * scale, "z-index": rank}
+            sheet.append({"selector": f'edge[m = "{code}"]', "style": style})
     return sheet
 
 
