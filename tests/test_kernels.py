@@ -1,5 +1,6 @@
 """MaskedLinearLayer's sparse kernel (workbench.sparse.kernels) against the dense definition."""
 
+import copy
 import gc
 
 import numpy as np
@@ -230,18 +231,44 @@ def test_optimizers_keep_masked_weights_zero_on_the_sparse_kernel(small_sparse, 
     assert torch.any(layer.weight[mask] != 0)
 
 
-def test_large_gradients_come_zeroed_from_calloc_and_behave_like_any_tensor(small_sparse):
-    layer = _sparse_layer(1100, 1000, 0.01)  # 4.4 MB of float32 weights
-    x = torch.randn(3, 1100)
-    _assert_matches_definition(layer, x)
-    grad = layer.weight.grad
-    assert grad.shape == layer.weight.shape and grad.stride() == layer.weight.stride()
-    layer(x).sum().backward()  # accumulates into it
-    torch.testing.assert_close(layer.weight.grad, 2 * grad - grad)
-    torch.nn.utils.clip_grad_norm_(layer.parameters(), 1.0)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense kernel", "sparse kernel"])
+def test_large_gradients_reuse_their_memory_only_once_every_tensor_let_it_go(small_sparse, sparse):
+    layer = _sparse_layer(1100, 1000, 0.01 if sparse else 0.5)  # 4.4 MB of float32 weights: pooled
+    layer.sparse_threshold = 1.0 if sparse else 0.0
+    assert layer.weight.numel() * 4 >= kernels._POOL_BYTES
+    xs = [torch.randn(3, 1100) for _ in range(4)]
+
+    _assert_matches_definition(layer, xs[0])
+    held = layer.weight.grad  # somebody keeps the gradient: its memory must not be written again
+    kept_values = held.clone()
+    layer.weight.grad = None
+    layer(xs[1]).pow(2).sum().backward()
+    second = layer.weight.grad
+    assert second.data_ptr() != held.data_ptr()
+    torch.testing.assert_close(held, kept_values, rtol=0, atol=0)
+    assert second.shape == layer.weight.shape and second.stride() == layer.weight.stride()
+    torch.testing.assert_close(second, _reference_pow(layer, xs[1]))
+
+    address = second.data_ptr()
+    del held, second
+    layer.weight.grad = None  # now nobody holds the second gradient: the third is written there
+    layer(xs[2]).pow(2).sum().backward()
+    assert layer.weight.grad.data_ptr() == address
+    torch.testing.assert_close(layer.weight.grad, _reference_pow(layer, xs[2]))
+
+    layer(xs[3]).pow(2).sum().backward()  # accumulates into the held .grad, written to fresh memory
+    torch.testing.assert_close(layer.weight.grad, _reference_pow(layer, xs[2]) + _reference_pow(layer, xs[3]))
     assert torch.all(layer.weight.grad[~layer.mask] == 0)
-    del grad
+    copied = copy.deepcopy(layer)
+    assert copied.__dict__.get("_grads") is not layer.__dict__["_grads"]
     gc.collect()
+
+
+def _reference_pow(layer, x):
+    """The weight gradient of ``layer(x).pow(2).sum()`` by the definition."""
+    weight = layer.weight.detach().clone().requires_grad_(True)
+    F.linear(x, weight * layer.mask, layer.bias.detach()).pow(2).sum().backward()
+    return weight.grad
 
 
 def test_torch_prune_on_top_of_a_sparse_layer(small_sparse):

@@ -15,6 +15,10 @@ layer caches until the mask changes:
   (a sampled dense-dense product, ``torch.sparse.sampled_addmm``), then placed
   in a zero dense gradient.
 
+Both masked kernels write a large weight gradient into memory the layer
+keeps once the previous step's gradient has been let go (:class:`_GradBuffer`):
+fresh memory that large faults in page by page on every step.
+
 All three compute the same values up to the order of floating-point sums;
 masked weights contribute nothing and receive a zero gradient. The dense and
 sparse kernels give first derivatives only (``create_graph=True`` raises).
@@ -25,6 +29,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -64,11 +69,14 @@ SPARSE_THRESHOLD_LARGE = (0.15, 0.25)
 #: cost of the sparse calls outweighs the savings (300x100: never faster).
 SPARSE_MIN_WEIGHTS = 1 << 15
 SPARSE_LARGE_WEIGHTS = 1 << 22
-#: Zero weight gradients of the sparse kernel of at least this many bytes come
-#: from ``calloc`` (numpy's zero allocation: zero pages from the OS, huge pages
-#: where the kernel allows) instead of being written with zeros: on the
-#: benchmark machine 15-20 ms for 64 MB instead of 50-65 ms for ``torch.zeros``.
-_CALLOC_BYTES = 1 << 22
+#: Weight gradients of at least this many bytes are written into a buffer the
+#: layer keeps (:class:`_GradBuffer`) whenever the previous step's gradient has
+#: been let go. A fresh tensor that large is mapped from the OS on every step
+#: and each of its pages faults on first write: on the benchmark machine the
+#: 64 MB gradient of a 4096x4096 layer took 93 ms to compute into fresh memory
+#: and 44 ms into memory written before. Smaller ones come from the heap,
+#: already mapped.
+_POOL_BYTES = 1 << 22
 _SPARSE_DTYPES = (torch.float32, torch.float64)
 
 # Torch warns once per process that sparse CSR tensors are "in beta" the first time
@@ -290,12 +298,42 @@ def _kept(weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
         )
 
 
-def _zeros(shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
-    """A zero tensor; large CPU ones come from ``calloc`` (zero pages, no pass of writes)."""
-    size = like.element_size() * math.prod(shape)
-    if like.device.type != "cpu" or size < _CALLOC_BYTES or like.dtype not in _SPARSE_DTYPES:
-        return like.new_zeros(shape)
-    return torch.from_numpy(np.zeros(tuple(shape), dtype=np.float32 if like.dtype == torch.float32 else np.float64))
+class _GradBuffer:
+    """Memory for a layer's weight gradient, reused once the last gradient written there is let go.
+
+    The gradient a backward pass returns becomes the parameter's ``.grad`` (or is
+    added into it and dropped), so the layer cannot know when it may write there
+    again; the buffer asks its reference count. The memory is a numpy array,
+    and every tensor made from it (and every view of those) keeps one reference
+    to it: when only the buffer refers to it, no tensor uses it any more. While
+    a gradient is held elsewhere (``.grad`` kept, or a reference to it), the
+    next one gets fresh memory, which the buffer keeps from then on.
+    """
+
+    __slots__ = ("array", "free")
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+        self.free = 0  # the array's reference count when no tensor uses it, measured when it was made
+
+    def _in_use(self) -> bool:
+        return sys.getrefcount(self.array) != self.free
+
+    def take(self, shape: torch.Size, like: torch.Tensor, *, zero: bool) -> torch.Tensor:
+        """An uninitialised (or, with ``zero``, zero) tensor of ``shape`` with ``like``'s dtype and device."""
+        size = like.element_size() * math.prod(shape)
+        if like.device.type != "cpu" or like.dtype not in _SPARSE_DTYPES or size < _POOL_BYTES:
+            return like.new_zeros(shape) if zero else like.new_empty(shape)
+        dtype = np.dtype(np.float32 if like.dtype == torch.float32 else np.float64)
+        if self.array is None or self.array.shape != tuple(shape) or self.array.dtype != dtype or self._in_use():
+            self.array = np.zeros(tuple(shape), dtype=dtype)  # calloc: zero pages, no pass of writes
+            self.free = sys.getrefcount(self.array)
+            return torch.from_numpy(self.array)
+        tensor = torch.from_numpy(self.array)
+        return tensor.zero_() if zero else tensor
+
+    def __deepcopy__(self, memo) -> _GradBuffer:
+        return _GradBuffer()  # a copied layer starts with its own
 
 
 class _Lease:
@@ -357,9 +395,10 @@ class DenseMaskedLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, factor, out, scratch, ticket):  # x: [..., in]; weight, factor: [out, in]
+    def forward(ctx, x, weight, bias, factor, out, scratch, ticket, grads):  # x: [..., in]; weight, factor: [out, in]
         masked = torch.mul(weight, factor, out=out) if out is not None else weight * factor
         ctx.save_for_backward(x, masked, factor)
+        ctx.grads = grads
         if out is not None:
             ctx.scratch, ctx.ticket = scratch, ticket
             ctx.lease = _Lease(functools.partial(scratch.give_back, ticket))  # freed with the graph
@@ -374,12 +413,13 @@ class DenseMaskedLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = grad_out.matmul(masked)  # [..., in]
         if ctx.needs_input_grad[1]:
-            grad_weight = rows.t().mm(x.reshape(-1, x.shape[-1])).mul_(factor)  # [out, in]
+            into = ctx.grads.take(masked.shape, masked, zero=False)
+            grad_weight = torch.mm(rows.t(), x.reshape(-1, x.shape[-1]), out=into).mul_(factor)  # [out, in]
         if ctx.needs_input_grad[2]:
             grad_bias = rows.sum(0)
         if hasattr(ctx, "scratch"):
             ctx.scratch.give_back(ctx.ticket)
-        return grad_x, grad_weight, grad_bias, None, None, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 
 def _transposed(x: torch.Tensor) -> torch.Tensor:
@@ -414,9 +454,10 @@ class SparseMaskedLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, pattern):  # x: [M, in] -> [M, out]
+    def forward(ctx, x, weight, bias, pattern, grads):  # x: [M, in] -> [M, out]
         values = _kept(weight, pattern)  # [nnz], block order
         ctx.pattern, ctx.weight_shape, ctx.single = pattern, weight.shape, x.shape[0] <= BATCH_CHUNK
+        ctx.grads = grads
         if ctx.single:  # one chunk: keep the transposed input for the backward pass
             rows_t = _transposed(x)  # [in, M]
             ctx.save_for_backward(rows_t, values)
@@ -441,11 +482,11 @@ class SparseMaskedLinear(torch.autograd.Function):
                 kept = pattern.sampled(columns, right_t, into=kept)  # [nnz]
         grad_weight = None
         if need_weight:
-            grad_weight = _zeros(ctx.weight_shape, values)  # [out, in]
+            grad_weight = ctx.grads.take(ctx.weight_shape, values, zero=True)  # [out, in]
             if kept is not None:
                 grad_weight.view(-1).index_copy_(0, pattern.flat, kept)
         grad_bias = grad_out.sum(0) if need_bias else None
-        return grad_x, grad_weight, grad_bias, None
+        return grad_x, grad_weight, grad_bias, None, None
 
 
 def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) -> torch.Tensor:
@@ -461,21 +502,25 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
+    slots = layer.__dict__
+    grads = slots.get("_grads")
+    if grad and grads is None:
+        grads = slots["_grads"] = _GradBuffer()
     if state.use_sparse(weight, layer.sparse_threshold, training=grad):
         pattern = state.pattern(mask)
         rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:
-            out = SparseMaskedLinear.apply(rows, weight, bias, pattern)  # [M, out]
+            out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
         else:  # inference: no graph
             out = sparse_linear(pattern, _kept(weight, pattern), rows, bias)
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
     factor = state.factor(mask, weight.dtype)
-    scratch = layer.__dict__.get("_scratch")
+    scratch = slots.get("_scratch")
     if scratch is None:
-        scratch = layer.__dict__["_scratch"] = _Scratch()
+        scratch = slots["_scratch"] = _Scratch()
     out, ticket = scratch.borrow(weight)
     if grad:
-        return DenseMaskedLinear.apply(x, weight, bias, factor, out, scratch, ticket)
+        return DenseMaskedLinear.apply(x, weight, bias, factor, out, scratch, ticket, grads)
     try:
         return F.linear(x, torch.mul(weight, factor, out=out) if out is not None else weight * factor, bias)
     finally:
