@@ -158,6 +158,28 @@ def served_edge_order(page: Page) -> list[str]:
     return [e["id"] for e in sorted(edges, key=lambda e: e["i"])]
 
 
+def dead_on_canvas(page: Page, view: str = "design-canvas") -> tuple[set[str], set[str]]:
+    """``(marked, implied)``: the vertices a view marks dead (data ``dead``), and those its own drawing
+    implies are dead: no path of kept edges (code other than ``-``) joins them to an input and to an output."""
+    import networkx as nx
+
+    state = page.evaluate(
+        """([view]) => { const cy = window.workbench.cy(view);
+             return {nodes: cy.nodes().map(n => [n.id(), n.data('dead') || 0, n.classes().join(' ')]),
+                     edges: cy.edges().map(e => [e.source().id(), e.target().id(), e.data('m') || ''])}; }""",
+        [view],
+    )
+    graph = nx.DiGraph()
+    graph.add_nodes_from(n[0] for n in state["nodes"])
+    graph.add_edges_from((s, t) for s, t, code in state["edges"] if code != "-")
+    inputs = {n[0] for n in state["nodes"] if "input" in n[2].split()}
+    outputs = {n[0] for n in state["nodes"] if "output" in n[2].split()}
+    reached = inputs.union(*(nx.descendants(graph, v) for v in inputs))
+    reaching = outputs.union(*(nx.ancestors(graph, v) for v in outputs))
+    marked = {n[0] for n in state["nodes"] if n[1] == 1}
+    return marked, set(graph) - (reached & reaching)
+
+
 def generate(page: Page, generator: str, n: int, seed: int) -> None:
     """Generate a design with the design card's generator (its ``n`` and seed set) and wait for its alert."""
     choose(page, "design-generator", generator)

@@ -6,7 +6,18 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import STEP_TIMEOUT, in_viewport, open_sample_page, show_screen, tap, wait_cy
+from .helpers import (
+    STEP_TIMEOUT,
+    cy_eval,
+    dead_on_canvas,
+    in_viewport,
+    model_connections,
+    open_sample_page,
+    show_screen,
+    slider_to,
+    tap,
+    wait_cy,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -47,3 +58,25 @@ def test_inspect_shows_both_views_the_counts_and_a_tapped_vertex_everywhere(page
     wait_cy(page, "cy.getElementById('13').hasClass('tapped')")
     expect(page.locator("#design-vertex")).to_be_visible()
     expect(page.locator("#design-vertex")).to_contain_text("13")
+
+
+def test_inspect_and_the_main_canvas_show_the_same_preview_edge_by_edge(page: Page, app_url: str) -> None:
+    open_sample_page(page, app_url)
+    slider_to(page, 10)  # preview 50%
+    expect(page.locator("#count-model")).to_contain_text("/84 connections", timeout=STEP_TIMEOUT)
+    kept, designed = model_connections(page)
+    wait_cy(page, f"cy.edges().filter(e => e.data('m') === '-').length === {designed - kept}")
+    main_pruned = set(cy_eval(page, "cy.edges().filter(e => e.data('m') === '-').map(e => e.id())"))
+    main_dead, implied = dead_on_canvas(page)
+    assert main_dead == implied and main_dead, "the main canvas marks other vertices dead than its edges imply"
+
+    show_screen(page, "inspect")
+    expect(page.locator("#inspect-source")).to_contain_text("preview", timeout=STEP_TIMEOUT)
+    view = "inspect-extracted"
+    wait_cy(page, f"cy.edges().filter(e => e.data('m') === '-').length === {designed - kept}", view=view)
+    assert set(cy_eval(page, "cy.edges().filter(e => e.data('m') === '-').map(e => e.id())", view)) == main_pruned
+    assert dead_on_canvas(page, view) == (main_dead, implied)
+    rows = page.locator("#inspect-counts tbody tr")
+    expect(rows.nth(1).locator("td").nth(2)).to_have_text(str(kept))
+    dead_row = rows.filter(has_text="dead neurons").locator("td")
+    expect(dead_row.nth(2)).to_have_text(str(len(main_dead)))

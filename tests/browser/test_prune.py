@@ -10,6 +10,7 @@ from .helpers import (
     STEP_TIMEOUT,
     codes_by_id,
     curve_epochs,
+    dead_on_canvas,
     edge_codes,
     fill_number,
     generate,
@@ -131,6 +132,8 @@ def test_the_preview_lands_on_its_own_edges_after_a_redraw_and_after_a_reload(pa
     assert len(set(served.values()) - {"-"}) > 2, "too few kinds of code to tell a misplaced one"
     wait_codes(page, served)
     drawn = codes_by_id(page)
+    marked, implied = dead_on_canvas(page)
+    assert marked and marked == implied, "the dead vertices drawn are not those the drawn edges leave dead"
     # the redraw did leave Cytoscape's order unlike the server's: else this test would show nothing
     assert list(drawn) != served_edge_order(page), "Cytoscape's edge order equals the server's: nothing to test"
 
@@ -139,3 +142,4 @@ def test_the_preview_lands_on_its_own_edges_after_a_redraw_and_after_a_reload(pa
     expect(page.locator("#count-model")).to_contain_text(f"{kept}/{designed} connections", timeout=STEP_TIMEOUT)
     wait_codes(page, drawn)
     assert served_codes_by_id(page) == served, "the server sent other codes after the reload"
+    assert dead_on_canvas(page) == (marked, implied)
