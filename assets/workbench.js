@@ -38,6 +38,16 @@
   };
   document.addEventListener("keydown", workbench.onKey);
 
+  /* An alert that has faded out is put away for good: it gives up its space, and showing its screen again
+     (which restarts CSS animations) does not bring it back. Every alert is a new element (its own React
+     key), so the class never carries over to the next message. */
+  document.addEventListener("animationend", (event) => {
+    const el = event.target;
+    if (event.animationName === "fade-out" && el.classList && el.classList.contains("alert")) {
+      el.classList.add("faded");
+    }
+  });
+
   /* The Cytoscape instance inside the element with id `id`, or null. */
   workbench.cy = function (id) {
     const root = document.getElementById(id);

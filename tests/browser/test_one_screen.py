@@ -3,6 +3,8 @@ the slider restyling the graph where it stands."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -10,9 +12,11 @@ from .helpers import (
     STEP_TIMEOUT,
     edge_codes,
     figure_data,
+    generate,
     in_viewport,
     model_connections,
     open_sample_page,
+    show_screen,
     slider_to,
     wait_cy,
 )
@@ -119,3 +123,26 @@ def test_the_slider_restyles_the_graph_counts_and_density_on_the_same_screen(pag
         timeout=STEP_TIMEOUT,
     )
     assert "-" not in edge_codes(page)
+
+
+def test_good_news_fades_gives_up_its_space_and_stays_away_across_screens(page: Page, app_url: str) -> None:
+    open_sample_page(page, app_url)
+    # the same fade, sooner: the page's 8 s before an alert fades is a style, the mechanism is what is tested
+    page.add_style_tag(content=".alert-success, .alert-info { animation-delay: 0.5s !important; }")
+    generate(page, "Watts–Strogatz", 30, 3)
+    first = page.locator("#design-alert .alert")
+    expect(first).to_have_class(re.compile(r"\bfaded\b"), timeout=STEP_TIMEOUT)
+    expect(first).to_be_hidden()
+    assert page.locator("#design-alert").bounding_box()["height"] == 0, "a faded alert still takes its space"
+
+    show_screen(page, "inspect")
+    show_screen(page, "workbench")
+    page.wait_for_timeout(300)  # a restarted animation would show the alert at once
+    expect(first).to_be_hidden()
+
+    # the next message in its place is a new element: shown (its fade starts afresh, slowed down here)
+    page.add_style_tag(content=".alert-success, .alert-info { animation-delay: 60s !important; }")
+    generate(page, "Watts–Strogatz", 20, 4)
+    fresh = page.locator("#design-alert .alert", has_text="20 vertices")
+    expect(fresh).to_be_visible()
+    assert "faded" not in (fresh.get_attribute("class") or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from dash import dcc, html
 
 from workbench.app.views.figures import PLOT_CONFIG
@@ -47,6 +49,15 @@ def plot(id_: str, figure=None, *, className: str = "") -> dcc.Graph:
     return dcc.Graph(id=id_, config=PLOT_CONFIG, className=f"fig {className}".strip(), **extra)
 
 
+#: A new React key for every alert made: the browser draws each alert as a new element, so one that has
+#: faded out (and been put away by assets/workbench.js) never hides or colours the next one in its place.
+_alert_keys = itertools.count()
+
+
 def alert(message, level: str = "error") -> html.Div:
-    """A visible alert box; ``level`` is ``"error"``, ``"warning"``, ``"success"`` or ``"info"``."""
-    return html.Div(message, className=f"alert alert-{level}", role="alert" if level == "error" else "status")
+    """A visible alert box; ``level`` is ``"error"``, ``"warning"``, ``"success"`` or ``"info"``.
+
+    Success and info alerts fade out after a while (assets/workbench.css), then give up their space.
+    """
+    role = "alert" if level == "error" else "status"
+    return html.Div(message, className=f"alert alert-{level}", role=role, key=f"alert-{next(_alert_keys)}")
