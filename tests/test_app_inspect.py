@@ -83,7 +83,8 @@ def test_the_counts_table_says_what_it_counts():
     view = pruned_view()
     table = str(counts_table(view).to_plotly_json())
     assert "neurons (3 inputs and 2 outputs included)" in table and "dead neurons" in table
-    assert "The header's design counts leave out the 5 input and output neurons." in table
+    assert "The header's design counts leave out the 5 input and output neurons, and their columns" in table
+    assert "depth (columns, inputs and outputs included)" in table
 
 
 @pytest.mark.parametrize("granularity", ["channel", "module"])

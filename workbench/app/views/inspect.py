@@ -46,7 +46,7 @@ def counts_table(view: InspectView) -> html.Table:
     rows = [
         (f"neurons ({len(view.inputs)} inputs and {len(view.outputs)} outputs included)", "vertices"),
         ("connections", "edges"),
-        ("depth (columns)", "depth"),
+        ("depth (columns, inputs and outputs included)" if n_io else "depth (columns)", "depth"),
         ("dead neurons", "dead"),
     ]
     head = html.Tr([html.Th("model graph"), html.Th("designed"), html.Th("kept")])
@@ -55,7 +55,9 @@ def counts_table(view: InspectView) -> html.Table:
         for label, k in rows
     ]
     note = html.Caption(
-        f"The header's design counts leave out the {n_io} input and output neurons." if n_io else "",
+        f"The header's design counts leave out the {n_io} input and output neurons, and their columns from the depth."
+        if n_io
+        else "",
         className="field-hint",
     )
     return html.Table([note, html.Thead(head), html.Tbody(body)], className="counts-grid")
