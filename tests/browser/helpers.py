@@ -142,20 +142,13 @@ def codes_by_id(page: Page, view: str = "design-canvas") -> dict[str, str]:
 
 
 def served_codes_by_id(page: Page) -> dict[str, str]:
-    """Edge id -> the mask code the server sent for it: the codes of the mask store follow the server's
-    order of the elements, which each element's data ``i`` gives (Cytoscape's own order may differ)."""
+    """Edge id -> the mask code the server sent for it, in the server's order of the edges: the codes of the
+    mask store follow that order, which each element's data ``i`` gives (Cytoscape's own order may differ)."""
     elements = dash_prop(page, "design-canvas", "elements") or []
     codes = (dash_prop(page, "mask-codes", "data") or {}).get("codes", "")
-    edges = {e["data"]["id"]: e["data"]["i"] for e in elements if "source" in e["data"]}
-    assert sorted(edges.values()) == list(range(len(codes))), f"{len(edges)} edges but {len(codes)} codes"
-    return {edge: codes[i] for edge, i in edges.items()}
-
-
-def served_edge_order(page: Page) -> list[str]:
-    """The canvas's edge ids in the server's order (by data ``i``)."""
-    elements = dash_prop(page, "design-canvas", "elements") or []
-    edges = [e["data"] for e in elements if "source" in e["data"]]
-    return [e["id"] for e in sorted(edges, key=lambda e: e["i"])]
+    edges = sorted((e["data"]["i"], e["data"]["id"]) for e in elements if "source" in e["data"])
+    assert [i for i, _ in edges] == list(range(len(codes))), f"{len(edges)} edges but {len(codes)} codes"
+    return {edge: codes[i] for i, edge in edges}
 
 
 def dead_on_canvas(page: Page, view: str = "design-canvas") -> tuple[set[str], set[str]]:

@@ -497,6 +497,15 @@ class SparseMaskedLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None
 
 
+def _layer_slot(layer, name: str, make):
+    """The object a layer keeps for its kernels under ``name`` (a plain attribute, not module state),
+    made by ``make()`` on first use."""
+    kept = layer.__dict__.get(name)
+    if kept is None:
+        kept = layer.__dict__[name] = make()
+    return kept
+
+
 def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) -> torch.Tensor:
     """``F.linear(x, layer.weight * mask, layer.bias)`` on the kernel ``state`` calls for.
 
@@ -510,14 +519,11 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
-    slots = layer.__dict__
-    grads = slots.get("_grads")
-    if grad and grads is None:
-        grads = slots["_grads"] = _GradBuffer()
     if state.use_sparse(weight, layer.sparse_threshold, training=grad):
         pattern = state.pattern(mask)
         rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:
+            grads = _layer_slot(layer, "_grads", _GradBuffer)
             out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
         else:  # inference: no graph
             out = sparse_linear(pattern, _kept(weight, pattern), rows, bias)
@@ -527,11 +533,10 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
         # small: autograd's own product, free of a Python function's fixed cost (about 0.1 ms a step); what
         # DenseMaskedLinear saves (fresh weight-sized tensors) costs little at this size
         return F.linear(x, weight * factor, bias)
-    scratch = slots.get("_scratch")
-    if scratch is None:
-        scratch = slots["_scratch"] = _Scratch()
+    scratch = _layer_slot(layer, "_scratch", _Scratch)
     out, ticket = scratch.borrow(weight)
     if grad:
+        grads = _layer_slot(layer, "_grads", _GradBuffer)
         return DenseMaskedLinear.apply(x, weight, bias, factor, out, scratch, ticket, grads)
     try:
         return F.linear(x, torch.mul(weight, factor, out=out) if out is not None else weight * factor, bias)
