@@ -1,7 +1,12 @@
 """MaskedLinearLayer's sparse kernel (workbench.sparse.kernels) against the dense definition."""
 
+import contextlib
 import copy
 import gc
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,15 +16,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils import prune
 
-from workbench.sparse import MaskedDeepFFN, MaskedLinearLayer, kernels
+from workbench.sparse import MaskedDeepFFN, MaskedLinearLayer, kernels, native, pattern
 from workbench.sparse.kernels import SparseMaskedLinear, sparse_pattern
 
+PATHS = ["compiled", "torch"]
 
-@pytest.fixture
-def small_sparse(monkeypatch):
-    """Blocks 3 wide and batches in chunks of 2 rows: small layers and batches exercise several of each."""
-    monkeypatch.setattr(kernels, "BLOCK", 3)
-    monkeypatch.setattr(kernels, "BATCH_CHUNK", 2)
+
+@contextlib.contextmanager
+def products(path):
+    """The sparse products on the compiled kernels or on torch's (the fallback where none can be built)."""
+    if path == "compiled" and not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    previous = native.set_enabled(path == "compiled")
+    try:
+        yield
+    finally:
+        native.set_enabled(previous)
+
+
+@pytest.fixture(params=PATHS)
+def small_sparse(monkeypatch, request):
+    """Blocks 3 wide and batches in chunks of 2 rows: small layers and batches exercise several of each; on the
+    compiled kernels and on torch's products."""
+    monkeypatch.setattr(pattern, "BLOCK", 3)
+    monkeypatch.setattr(pattern, "BATCH_CHUNK", 2)
+    with products(request.param):
+        yield request.param
 
 
 def _reference(layer, x, mask=None):
@@ -41,13 +63,13 @@ def _ours(layer, x):
     return out.detach(), x.grad, layer.weight.grad, None if layer.bias is None else layer.bias.grad
 
 
-def _assert_matches_definition(layer, x):
+def _assert_matches_definition(layer, x, **tolerance):
     names = ("output", "x grad", "w grad", "b grad")
     for ours, ref, what in zip(_ours(layer, x), _reference(layer, x), names, strict=True):
         if ref is None:
             assert ours is None
         else:
-            torch.testing.assert_close(ours, ref, msg=what)
+            torch.testing.assert_close(ours, ref, msg=what, **tolerance)
     assert torch.all(layer.weight.grad[~layer.mask] == 0)
 
 
@@ -68,11 +90,12 @@ def _sparse_layer(n_in, n_out, density, *, seed=0, bias=True, dtype=torch.float3
     bias=st.booleans(),
     dtype=st.sampled_from([torch.float32, torch.float64]),
     seed=st.integers(0, 2**16),
+    path=st.sampled_from(PATHS),
 )
-def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, density, lead, bias, dtype, seed):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "BLOCK", 3)
-        patch.setattr(kernels, "BATCH_CHUNK", 2)
+def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, density, lead, bias, dtype, seed, path):
+    with pytest.MonkeyPatch.context() as patch, products(path):
+        patch.setattr(pattern, "BLOCK", 3)
+        patch.setattr(pattern, "BATCH_CHUNK", 2)
         layer = _sparse_layer(n_in, n_out, density, seed=seed, bias=bias, dtype=dtype)
         if not layer.mask.all():
             assert layer._mask_state().use_sparse(layer.weight, layer.sparse_threshold, training=True)
@@ -81,16 +104,99 @@ def test_sparse_kernel_equals_the_definition_forward_and_backward(n_in, n_out, d
 
 def test_sparse_pattern_indexes_blocks_and_the_transpose():
     mask = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 1], [1, 1, 0, 0]], dtype=torch.bool)
-    pattern = sparse_pattern(mask, block=2)
+    indexed = sparse_pattern(mask, block=2)
     # block order: columns 0-1 row by row, then columns 2-3 row by row
-    assert pattern.flat.tolist() == [0, 8, 9, 2, 3, 7]
+    assert indexed.flat.tolist() == [0, 8, 9, 2, 3, 7]
     values = torch.arange(1.0, 7.0)  # the kept weights in block order
-    dense = torch.zeros(3, 4).view(-1).index_put_((pattern.flat,), values).view(3, 4)
+    dense = torch.zeros(3, 4).view(-1).index_put_((indexed.flat,), values).view(3, 4)
     eye_in, eye_out = torch.eye(4), torch.eye(3)
-    torch.testing.assert_close(pattern.product(values, eye_in, None), dense)
-    torch.testing.assert_close(pattern.product_t(values, eye_out), dense.t())
+    torch.testing.assert_close(indexed.product(values, eye_in, None), dense)
+    torch.testing.assert_close(indexed.product_t(values, eye_out), dense.t())
     left, right_t = torch.randn(3, 5), torch.randn(4, 5)
-    torch.testing.assert_close(pattern.sampled(left, right_t), (left @ right_t.t()).view(-1)[pattern.flat])
+    torch.testing.assert_close(indexed.sampled(left, right_t), (left @ right_t.t()).view(-1)[indexed.flat])
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pattern_products_write_every_gradient_entry(path, dtype):
+    """linear / linear_backward against the dense definition, into a gradient tensor that starts as garbage."""
+    generator = torch.Generator().manual_seed(1)
+    mask = torch.rand(7, 10, generator=generator) < 0.4
+    mask[:, 4:6] = False  # a column block with nothing kept
+    weight = torch.randn(7, 10, generator=generator, dtype=dtype)
+    bias = torch.randn(7, generator=generator, dtype=dtype)
+    x = torch.randn(70, 10, generator=generator, dtype=dtype)  # one whole strip of the compiled kernels and a tail
+    grad_out = torch.randn(70, 7, generator=generator, dtype=dtype)
+    masked = weight * mask
+    with products(path):
+        indexed = sparse_pattern(mask, block=4)
+        values = torch.empty(indexed.nnz, dtype=dtype)
+        out, x_t = indexed.linear(x, weight, bias, values)
+        grad_weight = torch.full_like(weight, float("nan"))
+        grad_x = indexed.linear_backward(grad_out, values, x, x_t, grad_weight, need_input=True)
+    torch.testing.assert_close(values, weight.view(-1)[indexed.flat], rtol=0, atol=0)
+    torch.testing.assert_close(out, x @ masked.t() + bias)
+    torch.testing.assert_close(grad_x, grad_out @ masked)
+    torch.testing.assert_close(grad_weight, (grad_out.t() @ x) * mask)
+
+
+@pytest.mark.parametrize("batch", [1, 63, 64, 65, 200])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_and_torch_products_agree_at_full_block_size(batch, dtype):
+    """Blocks of the real width (1024 columns: three blocks, the last partial) and batches around a strip."""
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    layer = _sparse_layer(2100, 90, 0.1, dtype=dtype)
+    x = torch.randn(batch, 2100, dtype=dtype)
+    # sums of up to 200 products of both signs: float32 rounding is relative to the terms, not to the result
+    tolerance = {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {}
+    results = {}
+    for path in PATHS:
+        with products(path):
+            results[path] = _ours(layer, x)
+            _assert_matches_definition(layer, x, **tolerance)
+            with torch.no_grad():
+                torch.testing.assert_close(layer(x), results[path][0], rtol=0, atol=0)
+    for compiled, fallback in zip(results["compiled"], results["torch"], strict=True):
+        torch.testing.assert_close(compiled, fallback, **tolerance)
+
+
+def test_nan_and_infinity_in_kept_weights_propagate_as_in_torch(small_sparse):
+    layer = _sparse_layer(6, 4, 0.6)
+    rows, cols = layer.mask.nonzero(as_tuple=True)
+    with torch.no_grad():
+        layer.weight[rows[0], cols[0]] = float("nan")
+        layer.weight[rows[-1], cols[-1]] = float("inf")
+    x = torch.rand(3, 6) + 0.5
+    expected = F.linear(x, torch.where(layer.mask, layer.weight, 0.0), layer.bias)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected, equal_nan=True)
+
+
+def test_compiled_kernels_build_where_there_is_a_compiler():
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler here")
+    assert native.available(), native.status()
+    assert native.status() == "on: compiled kernels"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({"WORKBENCH_NATIVE": "0"}, "off"), ({"CC": "false"}, "unavailable, compiling the kernels failed")],
+)
+def test_without_compiled_kernels_the_layer_falls_back_to_torch(tmp_path, env, expected):
+    script = (
+        "import torch; from workbench.sparse import MaskedLinearLayer, native\n"
+        "layer = MaskedLinearLayer(300, 200); layer.mask = torch.rand(200, 300) < 0.05; layer.sparse_threshold = 1.0\n"
+        "x = torch.randn(5, 300); w = layer.weight.detach()\n"
+        "torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, w * layer.mask, layer.bias))\n"
+        "print(native.status())\n"
+    )
+    environment = {**os.environ, "WORKBENCH_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1", **env}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(expected), done.stdout
+    assert not list(tmp_path.glob("*.so"))
 
 
 def test_the_measured_thresholds_depend_on_size_and_mode():

@@ -12,10 +12,10 @@ layer caches until the mask changes:
   outweighs what the scratch saves there);
 * sparse (:class:`SparseMaskedLinear`), on CPU in float32 or float64, when the
   mask keeps few enough of its weights (see :func:`sparse_threshold`): the
-  kept weights as CSR matrices (MKL's sparse products give the output and the
-  input gradient), and the weight gradient computed at the kept positions only
-  (a sampled dense-dense product, ``torch.sparse.sampled_addmm``), then placed
-  in a zero dense gradient.
+  products of a :class:`~workbench.sparse.pattern.SparsePattern` over the
+  kept weights only (compiled kernels where available, else torch's MKL
+  sparse products), the weight gradient computed at the kept positions and
+  written into the dense gradient, zero elsewhere.
 
 Both masked kernels write a large weight gradient into memory the layer
 keeps once the previous step's gradient has been let go (:class:`_GradBuffer`):
@@ -29,16 +29,15 @@ sparse kernels give first derivatives only (``create_graph=True`` raises).
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import sys
-import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from workbench.sparse.pattern import BATCH_CHUNK, SparsePattern, inference, sparse_pattern
 
 __all__ = [
     "BATCH_CHUNK",
@@ -51,7 +50,6 @@ __all__ = [
     "SparseMaskedLinear",
     "SparsePattern",
     "masked_linear",
-    "sparse_linear",
     "sparse_pattern",
     "sparse_threshold",
 ]
@@ -86,156 +84,6 @@ _POOL_BYTES = 1 << 22
 #: made the step slower in the benchmark's process.
 _SMALL_BYTES = 1 << 18
 _SPARSE_DTYPES = (torch.float32, torch.float64)
-
-# Torch warns once per process that sparse CSR tensors are "in beta" the first time
-# one is built; the products used here are stable, so take that warning here, silenced.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(1), (1, 1), check_invariants=False)
-
-
-@dataclass(frozen=True, eq=False)
-class SparsePattern:
-    """Where a ``[out, in]`` mask keeps its weights, as the index tensors of the sparse kernel.
-
-    The products run block by block so that the dense operand of each one fits
-    in a core's L2 cache: the output is a sum over blocks of :data:`BLOCK`
-    input columns, the input gradient a sum over blocks of ``BLOCK`` output
-    rows (1.5x faster than one product at 4096x4096 on the benchmark machine).
-    Kept weights are numbered in *block order*: by column block, then row, then
-    column. Built by :func:`sparse_pattern`.
-
-    Attributes:
-        shape: ``(out, in)``.
-        flat: ``[nnz]`` int64 position in ``weight.view(-1)`` of every kept weight, in block order.
-        blocks: per column block ``(first column, last column + 1, first value, last value + 1,
-            CSR row pointers [out + 1], CSR columns within the block)``.
-        blocks_t: per block of output rows ``(first row, last row + 1, first value, last value + 1,
-            row pointers [in + 1], columns within the block)`` of the transposed block (in CSR).
-        perm_t: ``[nnz]`` block-order position of every entry of ``blocks_t``'s values.
-    """
-
-    shape: tuple[int, int]
-    flat: torch.Tensor
-    blocks: list[tuple]
-    blocks_t: list[tuple]
-    perm_t: torch.Tensor
-
-    @property
-    def nnz(self) -> int:
-        return self.flat.numel()
-
-    def product(self, values: torch.Tensor, dense: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """``bias[:, None] + W @ dense`` with ``W`` the ``[out, in]`` matrix of ``values`` (block order).
-
-        ``dense``: ``[in, M]`` contiguous. Returns ``[out, M]``.
-        """
-        n_out = self.shape[0]
-        if len(self.blocks) == 1 and self.blocks[0][:2] == (0, self.shape[1]):  # one block of all columns
-            _, _, _, _, crow, col = self.blocks[0]
-            block = torch.sparse_csr_tensor(crow, col, values, self.shape, check_invariants=False)
-            return torch.mm(block, dense) if bias is None else torch.addmm(bias.unsqueeze(1), block, dense)
-        out = None
-        for first, last, start, stop, crow, col in self.blocks:
-            block = torch.sparse_csr_tensor(
-                crow, col, values[start:stop], (n_out, last - first), check_invariants=False
-            )
-            if out is None:
-                out = (
-                    torch.mm(block, dense[first:last])
-                    if bias is None
-                    else torch.addmm(bias.unsqueeze(1), block, dense[first:last])
-                )
-            else:
-                out.addmm_(block, dense[first:last])
-        if out is None:  # nothing kept
-            out = dense.new_zeros(n_out, dense.shape[1])
-            if bias is not None:
-                out += bias[:, None]
-        return out
-
-    def product_t(self, values: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-        """``W.T @ dense`` (``dense``: ``[out, M]`` contiguous); returns ``[in, M]``."""
-        n_in = self.shape[1]
-        values_t = values.index_select(0, self.perm_t)
-        out = None
-        for first, last, start, stop, crow, col in self.blocks_t:
-            block = torch.sparse_csr_tensor(
-                crow, col, values_t[start:stop], (n_in, last - first), check_invariants=False
-            )
-            out = torch.mm(block, dense[first:last]) if out is None else out.addmm_(block, dense[first:last])
-        return out if out is not None else dense.new_zeros(n_in, dense.shape[1])
-
-    def sampled(self, left: torch.Tensor, right_t: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
-        """``left @ right_t.T`` at the kept positions, in block order, added to ``into`` if given.
-
-        ``left``: ``[out, M]`` and ``right_t``: ``[in, M]``, both contiguous.
-        Returns ``[nnz]`` (``into`` itself when given).
-        """
-        kept = left.new_zeros(self.nnz) if into is None else into  # zeros: beta = 0 scales what is there
-        beta = 0.0 if into is None else 1.0
-        n_out = self.shape[0]
-        for first, last, start, stop, crow, col in self.blocks:
-            part = torch.sparse_csr_tensor(crow, col, kept[start:stop], (n_out, last - first), check_invariants=False)
-            torch.sparse.sampled_addmm(part, left, right_t[first:last].t(), beta=beta, out=part)
-        return kept
-
-
-#: Rows of a batch that one sparse product takes at a time: 64 rows of 1024 float32
-#: inputs (a column block) are 256 KB, half an L2 cache here. A batch of 1,000 in one
-#: product runs 10x slower per row on the benchmark machine.
-BATCH_CHUNK = 64
-
-
-#: Width of the column blocks (and height of the row blocks) of :class:`SparsePattern`:
-#: 1024 columns of a batch of 64 float32 inputs is 256 KB, half an L2 cache here.
-BLOCK = 1024
-
-
-def _csr_rows(rows: torch.Tensor, count: int) -> torch.Tensor:
-    crow = torch.zeros(count + 1, dtype=torch.int64, device=rows.device)
-    crow[1:] = torch.bincount(rows, minlength=count).cumsum(0)
-    return crow
-
-
-def sparse_pattern(mask: torch.Tensor, *, block: int | None = None) -> SparsePattern:
-    """The :class:`SparsePattern` of a 2-D bool ``mask`` (block CSR indices of it and of its transpose).
-
-    ``block`` defaults to :data:`BLOCK`. Indices are int32 where they fit (MKL's
-    products are faster with them), else int64.
-    """
-    block = block or BLOCK
-    n_out, n_in = mask.shape
-    rows, cols = mask.nonzero(as_tuple=True)  # [nnz] row-major
-    nnz = rows.numel()
-    index = torch.int32 if max(nnz, n_out, n_in) < 2**31 - 1 else torch.int64
-    # block order: by column block, then row, then column (a stable sort of row-major entries)
-    order = torch.sort(cols // block, stable=True).indices
-    rows_b, cols_b = rows[order], cols[order]
-    cuts = _csr_rows(cols_b // block, -(-n_in // block)).tolist()
-    blocks = []
-    for k, (start, stop) in enumerate(itertools.pairwise(cuts)):
-        if start == stop:
-            continue
-        first, last = k * block, min((k + 1) * block, n_in)
-        crow = _csr_rows(rows_b[start:stop], n_out).to(index)
-        col = (cols_b[start:stop] - first).to(index)
-        blocks.append((first, last, start, stop, crow, col))
-    # transposed blocks: by output-row block, then input column, then output row
-    position = torch.empty_like(order)
-    position[order] = torch.arange(nnz)  # row-major entry -> block-order position
-    order_t = torch.sort((rows // block) * n_in + cols, stable=True).indices
-    rows_t, cols_t = rows[order_t], cols[order_t]
-    cuts_t = _csr_rows(rows_t // block, -(-n_out // block)).tolist()
-    blocks_t = []
-    for k, (start, stop) in enumerate(itertools.pairwise(cuts_t)):
-        if start == stop:
-            continue
-        first, last = k * block, min((k + 1) * block, n_out)
-        crow = _csr_rows(cols_t[start:stop], n_in).to(index)
-        blocks_t.append((first, last, start, stop, crow, (rows_t[start:stop] - first).to(index)))
-    flat = rows_b * n_in + cols_b
-    return SparsePattern((n_out, n_in), flat, blocks, blocks_t, position[order_t].to(index))
 
 
 class MaskState:
@@ -292,18 +140,6 @@ def sparse_threshold(weights: int, threshold: float | None = None, *, training: 
         return 0.0
     pair = SPARSE_THRESHOLD_LARGE if weights >= SPARSE_LARGE_WEIGHTS else SPARSE_THRESHOLD
     return pair[0] if training else pair[1]
-
-
-def _kept(weight: torch.Tensor, pattern: SparsePattern) -> torch.Tensor:
-    """``[nnz]`` the kept weights in block order, gathered on every call.
-
-    Not cached between calls: a write through ``weight.data`` moves no version
-    counter, so a cache could not tell that the weights changed.
-    """
-    with torch.no_grad():
-        return (
-            weight.view(-1).index_select(0, pattern.flat) if weight.is_contiguous() else weight.flatten()[pattern.flat]
-        )
 
 
 class _GradBuffer:
@@ -430,69 +266,33 @@ class DenseMaskedLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 
-def _transposed(x: torch.Tensor) -> torch.Tensor:
-    """``x.t().contiguous()``; on CPU through numpy when rows are short (2-3x faster there, slower for long rows)."""
-    if x.device.type == "cpu" and x.shape[1] <= 1024 and x.dtype in _SPARSE_DTYPES and not x.is_neg():
-        return torch.from_numpy(np.ascontiguousarray(x.detach().numpy().T))
-    return x.t().contiguous()
-
-
-def _chunks(rows: int) -> list[slice]:
-    return [slice(first, min(first + BATCH_CHUNK, rows)) for first in range(0, rows, BATCH_CHUNK)]
-
-
-def sparse_linear(pattern: SparsePattern, values: torch.Tensor, x: torch.Tensor, bias) -> torch.Tensor:
-    """``x @ W.T + bias`` for the ``[M, in]`` input ``x``, :data:`BATCH_CHUNK` rows at a time; ``[M, out]``."""
-    if x.shape[0] <= BATCH_CHUNK:
-        return _transposed(pattern.product(values, _transposed(x), bias))
-    out = x.new_empty(x.shape[0], pattern.shape[0])
-    for rows in _chunks(x.shape[0]):
-        out[rows] = pattern.product(values, _transposed(x[rows]), bias).t()
-    return out
-
-
 class SparseMaskedLinear(torch.autograd.Function):
     """``F.linear(x, weight * mask, bias)`` from the kept weights only.
 
-    ``apply(x, weight, bias, pattern)`` with ``x`` of shape ``[M, in]``. The
-    output and the input gradient are sparse-times-dense products of the kept
-    weights (see :class:`SparsePattern`), :data:`BATCH_CHUNK` rows of the batch
-    at a time; the weight gradient is computed at the kept positions only and
-    placed in a zero ``[out, in]`` tensor. First derivatives only.
+    ``apply(x, weight, bias, pattern, grads)`` with ``x`` of shape ``[M, in]``:
+    the products of :meth:`SparsePattern.linear` and
+    :meth:`SparsePattern.linear_backward`, the weight gradient written into
+    the layer's :class:`_GradBuffer`. First derivatives only.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, pattern, grads):  # x: [M, in] -> [M, out]
-        values = _kept(weight, pattern)  # [nnz], block order
-        ctx.pattern, ctx.weight_shape, ctx.single = pattern, weight.shape, x.shape[0] <= BATCH_CHUNK
-        ctx.grads = grads
-        if ctx.single:  # one chunk: keep the transposed input for the backward pass
-            rows_t = _transposed(x)  # [in, M]
-            ctx.save_for_backward(rows_t, values)
-            return _transposed(pattern.product(values, rows_t, bias))
-        ctx.save_for_backward(x, values)
-        return sparse_linear(pattern, values, x, bias)
+        values = weight.new_empty(pattern.nnz)  # the kept weights, block order: the backward pass uses these
+        out, x_t = pattern.linear(x, weight, bias, values)
+        ctx.pattern, ctx.weight_shape, ctx.grads = pattern, weight.shape, grads
+        ctx.save_for_backward(x if x_t is None else x_t, values)
+        ctx.transposed = x_t is not None
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # [M, out]
-        saved, values = ctx.saved_tensors  # [in, M] (one chunk) or [M, in]
+        saved, values = ctx.saved_tensors
         pattern: SparsePattern = ctx.pattern
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
-        grad_x = grad_out.new_empty(grad_out.shape[0], pattern.shape[1]) if need_x else None
-        kept = None
-        for rows in _chunks(grad_out.shape[0]):
-            columns = _transposed(grad_out[rows])  # [out, C]
-            if need_x:
-                grad_x[rows] = pattern.product_t(values, columns).t()  # [C, in]
-            if need_weight and pattern.nnz:
-                right_t = saved if ctx.single else _transposed(saved[rows])  # [in, C]
-                kept = pattern.sampled(columns, right_t, into=kept)  # [nnz]
-        grad_weight = None
-        if need_weight:
-            grad_weight = ctx.grads.take(ctx.weight_shape, values, zero=True)  # [out, in]
-            if kept is not None:
-                grad_weight.view(-1).index_copy_(0, pattern.flat, kept)
+        grad_weight = ctx.grads.take(ctx.weight_shape, values, zero=False) if need_weight else None
+        x, x_t = (None, saved) if ctx.transposed else (saved, None)
+        grad_x = pattern.linear_backward(grad_out, values, x, x_t, grad_weight, need_input=need_x)
         grad_bias = grad_out.sum(0) if need_bias else None
         return grad_x, grad_weight, grad_bias, None, None
 
@@ -526,7 +326,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
             grads = _layer_slot(layer, "_grads", _GradBuffer)
             out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
         else:  # inference: no graph
-            out = sparse_linear(pattern, _kept(weight, pattern), rows, bias)
+            out = inference(pattern, rows, weight, bias)
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
     factor = state.factor(mask, weight.dtype)
     if grad and weight.element_size() * weight.numel() < _SMALL_BYTES:

@@ -1,0 +1,127 @@
+/* The kernels for one element type T, included by kernels.c with T, V (a vector of LANES T), LANES and NAME(x). */
+
+static inline V NAME(load)(const T *p) { V v; memcpy(&v, p, sizeof v); return v; }
+static inline void NAME(store)(T *p, V v) { memcpy(p, &v, sizeof v); }
+static inline V NAME(splat)(T s) { return (V){0} + s; }
+
+/* A strip of the batch: eight vectors, held in registers across a row's kept weights. */
+#define STRIP (8 * LANES)
+#define EIGHT(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7)
+
+/* y[r, :width] = (accumulate ? y[r, :width] : bias ? bias[r] : 0) + sum over p of value[p] * x[col[p], :width].
+ *
+ * The values: with w, the kept weights are read from the dense w[r * ldw + col[p]] (a gather while the product
+ * runs) and, when val is given too, written to val[p] for later use; without w they are val[p]. */
+void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t *col, T *val, const T *w,
+                int64_t ldw, const T *x, int64_t ldx, const T *bias, T *y, int64_t ldy, int accumulate) {
+    for (int64_t s = 0; s < width; s += STRIP) {
+        const int from_w = w && (s == 0 || !val); /* later strips read what the first one gathered */
+        const int64_t n = width - s < STRIP ? width - s : STRIP;
+        for (int64_t r = 0; r < rows; r++) {
+            const T *wr = w ? w + r * ldw : 0;
+            T *yr = y + r * ldy + s;
+            const int32_t end = crow[r + 1];
+            const T start = bias ? bias[r] : 0;
+            if (n == STRIP) {
+#define DECLARE(i) V a##i = accumulate ? NAME(load)(yr + i * LANES) : NAME(splat)(start);
+                EIGHT(DECLARE)
+                for (int32_t p = crow[r]; p < end; p++) {
+                    T value;
+                    if (from_w) {
+                        value = wr[col[p]];
+                        if (val) val[p] = value;
+                    } else {
+                        value = val[p];
+                    }
+                    const V v = NAME(splat)(value);
+                    const T *xr = x + (int64_t)col[p] * ldx + s;
+#define FMA(i) a##i += v * NAME(load)(xr + i * LANES);
+                    EIGHT(FMA)
+                }
+#define STORE(i) NAME(store)(yr + i * LANES, a##i);
+                EIGHT(STORE)
+            } else {
+                T acc[STRIP];
+                for (int64_t k = 0; k < n; k++) acc[k] = accumulate ? yr[k] : start;
+                for (int32_t p = crow[r]; p < end; p++) {
+                    T value;
+                    if (from_w) {
+                        value = wr[col[p]];
+                        if (val) val[p] = value;
+                    } else {
+                        value = val[p];
+                    }
+                    const T *xr = x + (int64_t)col[p] * ldx + s;
+                    for (int64_t k = 0; k < n; k++) acc[k] += value * xr[k];
+                }
+                for (int64_t k = 0; k < n; k++) yr[k] = acc[k];
+            }
+        }
+    }
+}
+
+/* out[c, :width] = sum over the kept (r, c) of val[p] * g[r, :width], for c < cols: the transposed product, with
+ * every kept weight's share added into its column's row of out (zeroed first). */
+void NAME(spmm_t)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow, const int32_t *col, const T *val,
+                  const T *g, int64_t ldg, T *out, int64_t ldo) {
+    for (int64_t c = 0; c < cols; c++) memset(out + c * ldo, 0, width * sizeof(T));
+    for (int64_t s = 0; s < width; s += STRIP) {
+        const int64_t n = width - s < STRIP ? width - s : STRIP;
+        for (int64_t r = 0; r < rows; r++) {
+            const T *gr = g + r * ldg + s;
+            const int32_t end = crow[r + 1];
+            if (n == STRIP) {
+#define ROW(i) const V g##i = NAME(load)(gr + i * LANES);
+                EIGHT(ROW)
+                for (int32_t p = crow[r]; p < end; p++) {
+                    const V v = NAME(splat)(val[p]);
+                    T *o = out + (int64_t)col[p] * ldo + s;
+#define ADD(i) NAME(store)(o + i * LANES, NAME(load)(o + i * LANES) + v * g##i);
+                    EIGHT(ADD)
+                }
+            } else {
+                for (int32_t p = crow[r]; p < end; p++) {
+                    const T value = val[p];
+                    T *o = out + (int64_t)col[p] * ldo + s;
+                    for (int64_t k = 0; k < n; k++) o[k] += value * gr[k];
+                }
+            }
+        }
+    }
+}
+
+/* grad[r, :cols] = 0, then grad[r, col[p]] = sum over k < width of g[r, k] * x[col[p], k] at every kept position:
+ * a pattern's weight gradient, written whole into the dense gradient (masked positions zero). */
+void NAME(sddmm)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow, const int32_t *col, const T *g,
+                 int64_t ldg, const T *x, int64_t ldx, T *grad, int64_t ldgrad) {
+    const int64_t whole = width / LANES * LANES;
+    for (int64_t r = 0; r < rows; r++) {
+        T *out = grad + r * ldgrad;
+        memset(out, 0, cols * sizeof(T));
+        const T *gr = g + r * ldg;
+        const int32_t end = crow[r + 1];
+        for (int32_t p = crow[r]; p < end; p++) {
+            const T *xr = x + (int64_t)col[p] * ldx;
+            V acc0 = NAME(splat)(0), acc1 = NAME(splat)(0);
+            int64_t k = 0;
+            for (; k + 2 * LANES <= whole; k += 2 * LANES) {
+                acc0 += NAME(load)(gr + k) * NAME(load)(xr + k);
+                acc1 += NAME(load)(gr + k + LANES) * NAME(load)(xr + k + LANES);
+            }
+            for (; k < whole; k += LANES) acc0 += NAME(load)(gr + k) * NAME(load)(xr + k);
+            acc0 += acc1;
+            T sum = 0;
+            for (int i = 0; i < LANES; i++) sum += acc0[i];
+            for (; k < width; k++) sum += gr[k] * xr[k];
+            out[col[p]] = sum;
+        }
+    }
+}
+
+#undef STRIP
+#undef EIGHT
+#undef DECLARE
+#undef FMA
+#undef STORE
+#undef ROW
+#undef ADD

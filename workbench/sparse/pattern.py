@@ -1,0 +1,304 @@
+"""Where a mask keeps its weights, and the sparse products over the kept weights.
+
+A :class:`SparsePattern` indexes the kept weights of a ``[out, in]`` mask as
+CSR matrices, one per block of :data:`BLOCK` input columns, so that the
+dense operand a block's product reads (``BLOCK`` rows of the transposed
+batch) stays in a core's L2 cache. Its products run on the compiled kernels
+of :mod:`workbench.sparse.native` where those are available (float32 and
+float64 on the CPU, int32 indices), else on torch's MKL sparse products
+(a batch of :data:`BATCH_CHUNK` rows at a time there). Both compute the same
+values up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from workbench.sparse import native
+
+__all__ = ["BATCH_CHUNK", "BLOCK", "SparsePattern", "kept_values", "sparse_pattern", "transposed"]
+
+#: Width of the column blocks of :class:`SparsePattern` (and height of the row
+#: blocks of its transpose): 1024 columns of a batch of 64 float32 inputs is
+#: 256 KB, half an L2 cache on the benchmark machine.
+BLOCK = 1024
+#: Rows of a batch that one of torch's sparse products takes at a time (the
+#: compiled kernels take any batch whole): 64 rows of 1024 float32 inputs is
+#: 256 KB. A batch of 1,000 in one MKL product ran 10x slower per row.
+BATCH_CHUNK = 64
+
+_DTYPES = (torch.float32, torch.float64)
+
+# Torch warns once per process that sparse CSR tensors are "in beta" the first time
+# one is built; the products used here are stable, so take that warning here, silenced.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(1), (1, 1), check_invariants=False)
+
+
+def _csr(crow, col, values, shape) -> torch.Tensor:
+    return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def _csr_rows(rows: torch.Tensor, count: int) -> torch.Tensor:
+    crow = torch.zeros(count + 1, dtype=torch.int64, device=rows.device)
+    crow[1:] = torch.bincount(rows, minlength=count).cumsum(0)
+    return crow
+
+
+def transposed(x: torch.Tensor) -> torch.Tensor:
+    """``x.t().contiguous()``; on CPU through numpy when rows are short (2-3x faster there, slower for long rows)."""
+    if x.device.type == "cpu" and x.shape[1] <= 1024 and x.dtype in _DTYPES and not x.is_neg():
+        return torch.from_numpy(np.ascontiguousarray(x.detach().numpy().T))
+    return x.t().contiguous()
+
+
+def _chunks(rows: int) -> list[slice]:
+    return [slice(first, min(first + BATCH_CHUNK, rows)) for first in range(0, rows, BATCH_CHUNK)]
+
+
+def _address(tensor: torch.Tensor | None, offset: int = 0) -> int | None:
+    """The address of ``tensor``'s element ``offset`` (counted in elements), or None (a null pointer)."""
+    return None if tensor is None else tensor.data_ptr() + offset * tensor.element_size()
+
+
+@dataclass(frozen=True, eq=False)
+class SparsePattern:
+    """Where a ``[out, in]`` mask keeps its weights, and the products over them.
+
+    Kept weights are numbered in *block order*: by column block, then row,
+    then column. Built by :func:`sparse_pattern`.
+
+    Attributes:
+        shape: ``(out, in)``.
+        flat: ``[nnz]`` int64 position in ``weight.view(-1)`` of every kept weight, in block order.
+        blocks: per column block, empty ones too, ``(first column, last column + 1, first value,
+            last value + 1, CSR row pointers [out + 1], CSR columns within the block)``.
+    """
+
+    shape: tuple[int, int]
+    flat: torch.Tensor
+    blocks: list[tuple]
+
+    @property
+    def nnz(self) -> int:
+        return self.flat.numel()
+
+    def _kernels(self, dtype: torch.dtype) -> tuple[object, object, object] | None:
+        """``(spmm, spmm_t, sddmm)`` of the compiled library for ``dtype``, or None (torch's products)."""
+        name = native.suffix(dtype)
+        lib = native.library() if name is not None else None
+        if lib is None or (self.blocks and self.blocks[0][4].dtype != torch.int32):
+            return None
+        return getattr(lib, f"spmm_{name}"), getattr(lib, f"spmm_t_{name}"), getattr(lib, f"sddmm_{name}")
+
+    # --------------------------------------------------------------------- the layer's three products
+
+    def linear(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, values: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``F.linear(x, weight * mask, bias)`` for ``x`` of shape ``[M, in]``: ``(out [M, out], x_t)``.
+
+        The kept weights are read from ``weight`` and, when ``values`` (``[nnz]``)
+        is given, written there in block order (for the backward pass). ``x_t`` is
+        the transposed input ``[in, M]`` when it was made whole (for
+        :meth:`linear_backward`), else None.
+        """
+        kernels = self._kernels(weight.dtype)
+        if kernels is not None:
+            x_t = transposed(x)  # [in, M]
+            return transposed(self._forward_native(kernels[0], weight, x_t, bias, values)), x_t
+        kept = kept_values(weight, self, out=values)
+        if x.shape[0] <= BATCH_CHUNK:
+            x_t = transposed(x)
+            return transposed(self.product(kept, x_t, bias)), x_t
+        out = x.new_empty(x.shape[0], self.shape[0])
+        for rows in _chunks(x.shape[0]):
+            out[rows] = self.product(kept, transposed(x[rows]), bias).t()
+        return out, None
+
+    def linear_backward(
+        self,
+        grad_out: torch.Tensor,
+        values: torch.Tensor,
+        x: torch.Tensor,
+        x_t: torch.Tensor | None,
+        grad_weight: torch.Tensor | None,
+        *,
+        need_input: bool,
+    ) -> torch.Tensor | None:
+        """The gradients of :meth:`linear` for ``grad_out`` ``[M, out]``; returns the input's (if ``need_input``).
+
+        ``values`` and ``x_t`` are what :meth:`linear` gave (``x`` the input,
+        used where ``x_t`` is None). ``grad_weight``, if given, is a contiguous
+        ``[out, in]`` tensor of any content that receives the weight gradient:
+        the kept positions' values, zero elsewhere.
+        """
+        kernels = self._kernels(grad_out.dtype)
+        n_out, n_in = self.shape
+        if kernels is not None:
+            _, spmm_t, sddmm = kernels
+            g_t = transposed(grad_out)  # [out, M]
+            width = g_t.shape[1]
+            x_t = transposed(x) if x_t is None else x_t
+            grad_x = None
+            if need_input:
+                grad_x_t = grad_out.new_empty(n_in, width)
+                for first, last, start, _, crow, col in self.blocks:
+                    spmm_t(n_out, last - first, width, crow.data_ptr(), col.data_ptr(), _address(values, start),
+                           g_t.data_ptr(), width, _address(grad_x_t, first * width), width)  # fmt: skip
+                grad_x = transposed(grad_x_t)
+            if grad_weight is not None:
+                for first, last, _, _, crow, col in self.blocks:
+                    sddmm(n_out, last - first, width, crow.data_ptr(), col.data_ptr(), g_t.data_ptr(), width,
+                          _address(x_t, first * width), width, _address(grad_weight, first), n_in)  # fmt: skip
+            return grad_x
+        grad_x = grad_out.new_empty(grad_out.shape[0], n_in) if need_input else None
+        kept = None
+        for rows in _chunks(grad_out.shape[0]):
+            columns = transposed(grad_out[rows])  # [out, C]
+            if need_input:
+                grad_x[rows] = self.product_t(values, columns).t()  # [C, in]
+            if grad_weight is not None and self.nnz:
+                right_t = x_t if x_t is not None else transposed(x[rows])  # [in, C]
+                kept = self.sampled(columns, right_t, into=kept)  # [nnz]
+        if grad_weight is not None:
+            grad_weight.zero_()
+            if kept is not None:
+                grad_weight.view(-1).index_copy_(0, self.flat, kept)
+        return grad_x
+
+    def _forward_native(self, spmm, weight, x_t, bias, values) -> torch.Tensor:
+        """``[out, M]``: ``bias[:, None] + W @ x_t`` on the compiled kernel, gathering the kept weights."""
+        n_out = self.shape[0]
+        width = x_t.shape[1]
+        out_t = x_t.new_empty(n_out, width)
+        if not self.blocks:  # no inputs
+            return out_t.zero_() if bias is None else out_t.copy_(bias[:, None].expand(n_out, width))
+        if weight.stride(-1) != 1:
+            weight = weight.contiguous()
+        bias = None if bias is None else bias.detach().contiguous()
+        for first, _, start, _, crow, col in self.blocks:
+            spmm(n_out, width, crow.data_ptr(), col.data_ptr(), _address(values, start), _address(weight, first),
+                 weight.stride(0), _address(x_t, first * width), width, _address(bias) if first == 0 else None,
+                 out_t.data_ptr(), width, int(first != 0))  # fmt: skip
+        return out_t
+
+    # --------------------------------------------------------------------- torch's products (the fallback)
+
+    def product(self, values: torch.Tensor, dense: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """``bias[:, None] + W @ dense`` on torch's CSR products, ``W`` the ``[out, in]`` matrix of ``values``.
+
+        ``values``: ``[nnz]`` in block order; ``dense``: ``[in, M]`` contiguous. Returns ``[out, M]``.
+        """
+        n_out = self.shape[0]
+        out = None
+        for first, last, start, stop, crow, col in self.blocks:
+            if start == stop:
+                continue
+            block = _csr(crow, col, values[start:stop], (n_out, last - first))
+            if out is None:
+                part = dense[first:last]
+                out = torch.mm(block, part) if bias is None else torch.addmm(bias.unsqueeze(1), block, part)
+            else:
+                out.addmm_(block, dense[first:last])
+        if out is None:  # nothing kept
+            out = dense.new_zeros(n_out, dense.shape[1])
+            if bias is not None:
+                out += bias[:, None]
+        return out
+
+    @cached_property
+    def _blocks_t(self) -> tuple[list[tuple], torch.Tensor]:
+        """The transpose for torch's products: per block of output rows ``(first row, last row + 1, first
+        value, last value + 1, row pointers [in + 1], columns within the block)`` in CSR, and the block-order
+        position of every one of its values."""
+        n_out, n_in = self.shape
+        block = self.blocks[0][1] - self.blocks[0][0] if self.blocks else BLOCK
+        rows, cols = self.flat // n_in, self.flat % n_in  # block order
+        order_t = torch.sort((rows // block) * n_in * n_out + cols * n_out + rows).indices
+        rows_t, cols_t = rows[order_t], cols[order_t]
+        index = self.blocks[0][4].dtype if self.blocks else torch.int64
+        cuts = _csr_rows(rows_t // block, -(-n_out // block)).tolist()
+        blocks_t = []
+        for k, (start, stop) in enumerate(itertools.pairwise(cuts)):
+            if start == stop:
+                continue
+            first, last = k * block, min((k + 1) * block, n_out)
+            crow = _csr_rows(cols_t[start:stop], n_in).to(index)
+            blocks_t.append((first, last, start, stop, crow, (rows_t[start:stop] - first).to(index)))
+        return blocks_t, order_t.to(index)
+
+    def product_t(self, values: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """``W.T @ dense`` on torch's CSR products (``dense``: ``[out, M]`` contiguous); returns ``[in, M]``."""
+        n_in = self.shape[1]
+        blocks_t, perm_t = self._blocks_t
+        values_t = values.index_select(0, perm_t)
+        out = None
+        for first, last, start, stop, crow, col in blocks_t:
+            block = _csr(crow, col, values_t[start:stop], (n_in, last - first))
+            out = torch.mm(block, dense[first:last]) if out is None else out.addmm_(block, dense[first:last])
+        return out if out is not None else dense.new_zeros(n_in, dense.shape[1])
+
+    def sampled(self, left: torch.Tensor, right_t: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
+        """``left @ right_t.T`` at the kept positions in block order (torch's ``sampled_addmm``), added to ``into``.
+
+        ``left``: ``[out, M]`` and ``right_t``: ``[in, M]``, both contiguous.
+        Returns ``[nnz]`` (``into`` itself when given).
+        """
+        kept = left.new_zeros(self.nnz) if into is None else into  # zeros: beta = 0 scales what is there
+        beta = 0.0 if into is None else 1.0
+        n_out = self.shape[0]
+        for first, last, start, stop, crow, col in self.blocks:
+            if start == stop:
+                continue
+            part = _csr(crow, col, kept[start:stop], (n_out, last - first))
+            torch.sparse.sampled_addmm(part, left, right_t[first:last].t(), beta=beta, out=part)
+        return kept
+
+
+def sparse_pattern(mask: torch.Tensor, *, block: int | None = None) -> SparsePattern:
+    """The :class:`SparsePattern` of a 2-D bool ``mask``.
+
+    ``block`` defaults to :data:`BLOCK`. Indices are int32 where they fit (the
+    compiled kernels need them, and MKL's products are faster with them), else
+    int64.
+    """
+    block = block or BLOCK
+    n_out, n_in = mask.shape
+    rows, cols = mask.nonzero(as_tuple=True)  # [nnz] row-major
+    nnz = rows.numel()
+    index = torch.int32 if max(nnz, n_out, n_in) < 2**31 - 1 else torch.int64
+    # block order: by column block, then row, then column (a stable sort of row-major entries)
+    order = torch.sort(cols // block, stable=True).indices
+    rows_b, cols_b = rows[order], cols[order]
+    cuts = _csr_rows(cols_b // block, -(-n_in // block)).tolist()
+    blocks = []
+    for k, (start, stop) in enumerate(itertools.pairwise(cuts)):
+        first, last = k * block, min((k + 1) * block, n_in)
+        crow = _csr_rows(rows_b[start:stop], n_out).to(index)
+        blocks.append((first, last, start, stop, crow, (cols_b[start:stop] - first).to(index)))
+    return SparsePattern((n_out, n_in), rows_b * n_in + cols_b, blocks)
+
+
+def kept_values(weight: torch.Tensor, pattern: SparsePattern, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``[nnz]`` the kept weights in block order, gathered on every call (into ``out`` when given).
+
+    Not cached between calls: a write through ``weight.data`` moves no version
+    counter, so a cache could not tell that the weights changed.
+    """
+    with torch.no_grad():
+        source = weight.view(-1) if weight.is_contiguous() else weight.flatten()
+        return torch.index_select(source, 0, pattern.flat, out=out) if out is not None else source[pattern.flat]
+
+
+def inference(pattern: SparsePattern, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear(x, weight * mask, bias)`` for ``x`` of shape ``[M, in]``, recording no graph."""
+    with torch.no_grad():
+        return pattern.linear(x, weight, bias)[0]
