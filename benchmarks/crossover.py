@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from workbench.sparse import MaskedLinearLayer, kernels  # noqa: E402
 
-SIZES = [(300, 100), (784, 300), (784, 1000), (4096, 4096)]  # (in, out): LeNet's first two layers, the table's two
-DENSITIES = [0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01]
+SIZES = [(100, 10), (300, 100), (784, 300), (784, 1000), (4096, 4096)]  # (in, out): LeNet-300-100, the table's two
+DENSITIES = [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01]
 
 
 def _sample(fn, number: int) -> float:

@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import functools
 import gc
 import os
 import shutil
@@ -199,50 +200,77 @@ def test_without_compiled_kernels_the_layer_falls_back_to_torch(tmp_path, env, e
     assert not list(tmp_path.glob("*.so"))
 
 
-def test_the_measured_thresholds_depend_on_size_and_mode():
+def test_the_measured_thresholds_depend_on_size_mode_batch_and_kernels():
     small, medium, large = kernels.SPARSE_MIN_WEIGHTS - 1, kernels.SPARSE_MIN_WEIGHTS, kernels.SPARSE_LARGE_WEIGHTS
-    assert kernels.sparse_threshold(small) == kernels.sparse_threshold(small, training=False) == 0.0
-    assert kernels.sparse_threshold(medium) == kernels.SPARSE_THRESHOLD[0]
-    assert kernels.sparse_threshold(medium, training=False) == kernels.SPARSE_THRESHOLD[1]
-    assert kernels.sparse_threshold(large) == kernels.SPARSE_THRESHOLD_LARGE[0]
-    assert kernels.sparse_threshold(large, training=False) == kernels.SPARSE_THRESHOLD_LARGE[1]
-    assert kernels.sparse_threshold(small, 0.5) == kernels.sparse_threshold(large, 0.5, training=False) == 0.5
+    threshold = functools.partial(kernels.sparse_threshold, compiled=True)
+    rows = kernels.SPARSE_THRESHOLD
+    assert threshold(small) == 0.0  # too small to train on the sparse kernel
+    assert threshold(small, training=False) == rows[-1][2] > 0  # inference has no minimum
+    for first, train, infer in rows:  # each row from its first batch on
+        assert threshold(medium, batch=first) == train
+        assert threshold(medium, training=False, batch=first) == infer
+    assert threshold(medium, batch=1) < threshold(medium, batch=8) < threshold(medium, batch=1000)
+    assert threshold(large, batch=1000) == min(rows[-1][1], kernels.SPARSE_THRESHOLD_LARGE[0])
+    assert threshold(large, training=False, batch=1000) == min(rows[-1][2], kernels.SPARSE_THRESHOLD_LARGE[1])
+    assert threshold(small, 0.5) == threshold(large, 0.5, training=False, batch=1) == 0.5
+    fallback = functools.partial(kernels.sparse_threshold, compiled=False)
+    assert fallback(kernels.FALLBACK_MIN_WEIGHTS - 1, training=False) == 0.0
+    assert fallback(kernels.FALLBACK_MIN_WEIGHTS) == kernels.FALLBACK_THRESHOLD[0]
+    assert fallback(kernels.FALLBACK_MIN_WEIGHTS, training=False, batch=1) == kernels.FALLBACK_THRESHOLD[1]
+    assert fallback(large, training=False) == kernels.FALLBACK_THRESHOLD_LARGE[1]
 
 
-def test_the_switch_is_automatic_below_the_threshold_and_large_enough(monkeypatch):
+@pytest.mark.parametrize("path", PATHS)
+def test_the_switch_is_automatic_below_the_threshold_and_large_enough(monkeypatch, path):
     calls = []
     original = SparseMaskedLinear.apply
     monkeypatch.setattr(SparseMaskedLinear, "apply", lambda *args: calls.append(1) or original(*args))
-    side = 200  # 40,000 weights: above SPARSE_MIN_WEIGHTS
-    training, inference = kernels.SPARSE_THRESHOLD
-    assert kernels.SPARSE_MIN_WEIGHTS <= side * side < kernels.SPARSE_LARGE_WEIGHTS
-    layer = MaskedLinearLayer(side, side)
-    x = torch.randn(4, side)
-    layer(x).sum().backward()
-    assert not calls  # every connection on: F.linear
-    layer.mask = torch.rand(side, side) < training / 2
-    _assert_matches_definition(layer, x)
-    assert len(calls) == 1
-    layer.mask = torch.rand(side, side) < (training + inference) / 2  # sparse for inference only
-    _assert_matches_definition(layer, x)
-    assert len(calls) == 1
-    expected = _reference(layer, x)[0]
-    with torch.no_grad():
-        torch.testing.assert_close(layer(x), expected)
-    state = layer._mask_state()
-    assert state.use_sparse(layer.weight, None, training=False)
-    assert not state.use_sparse(layer.weight, None, training=True)
-    layer.sparse_threshold = 0.0  # turned off on this layer
-    layer.mask = torch.rand(side, side) < training / 2
-    _assert_matches_definition(layer, x)
-    assert len(calls) == 1
-    small = MaskedLinearLayer(8, 8)
-    small.mask = torch.eye(8, dtype=torch.bool)
-    small(torch.randn(2, 8)).sum().backward()
-    assert len(calls) == 1  # too small to gain
-    small.sparse_threshold = 0.5  # a number wins over the size rule
-    small(torch.randn(2, 8)).sum().backward()
-    assert len(calls) == 2
+    side, batch = 200, 64  # 40,000 weights: above both minimum sizes
+    with products(path):
+        training = kernels.sparse_threshold(side * side, batch=batch)
+        inference = kernels.sparse_threshold(side * side, training=False, batch=batch)
+        assert training < inference
+        layer = MaskedLinearLayer(side, side)
+        x = torch.randn(batch, side)
+        layer(x).sum().backward()
+        assert not calls  # every connection on: F.linear
+        layer.mask = torch.rand(side, side) < training / 2
+        _assert_matches_definition(layer, x, rtol=1e-5, atol=1e-4)
+        assert len(calls) == 1
+        layer.mask = torch.rand(side, side) < (training + inference) / 2  # sparse for inference only
+        _assert_matches_definition(layer, x, rtol=1e-5, atol=1e-4)
+        assert len(calls) == 1
+        expected = _reference(layer, x)[0]
+        with torch.no_grad():
+            torch.testing.assert_close(layer(x), expected)
+        state = layer._mask_state()
+        assert state.use_sparse(layer.weight, None, training=False, batch=batch)
+        assert not state.use_sparse(layer.weight, None, training=True, batch=batch)
+        layer.sparse_threshold = 0.0  # turned off on this layer
+        layer.mask = torch.rand(side, side) < training / 2
+        _assert_matches_definition(layer, x, rtol=1e-5, atol=1e-4)
+        assert len(calls) == 1
+        small = MaskedLinearLayer(8, 8)
+        small.mask = torch.eye(8, dtype=torch.bool)
+        small(torch.randn(2, 8)).sum().backward()
+        assert len(calls) == 1  # too small to gain
+        small.sparse_threshold = 0.5  # a number wins over the size rule
+        small(torch.randn(2, 8)).sum().backward()
+        assert len(calls) == 2
+
+
+def test_the_choice_follows_the_batch(monkeypatch):
+    calls = []
+    original = SparseMaskedLinear.apply
+    monkeypatch.setattr(SparseMaskedLinear, "apply", lambda *args: calls.append(args[0].shape[0]) or original(*args))
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    layer = MaskedLinearLayer(300, 200)
+    density = (kernels.sparse_threshold(60_000, batch=1) + kernels.sparse_threshold(60_000, batch=64)) / 2
+    layer.mask = torch.rand(200, 300) < density
+    for batch in (1, 64, 1, 64):
+        _assert_matches_definition(layer, torch.randn(batch, 300), rtol=1e-5, atol=1e-4)
+    assert calls == [64, 64]  # the sparse kernel for the large batch only
 
 
 def test_inference_follows_every_change_of_the_weights(small_sparse):

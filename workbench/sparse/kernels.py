@@ -37,10 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from workbench.sparse.pattern import BATCH_CHUNK, SparsePattern, inference, sparse_pattern
+from workbench.sparse import native
+from workbench.sparse.pattern import BATCH_CHUNK, SparsePattern, sparse_pattern
 
 __all__ = [
     "BATCH_CHUNK",
+    "FALLBACK_MIN_WEIGHTS",
+    "FALLBACK_THRESHOLD",
+    "FALLBACK_THRESHOLD_LARGE",
     "SPARSE_LARGE_WEIGHTS",
     "SPARSE_MIN_WEIGHTS",
     "SPARSE_THRESHOLD",
@@ -54,21 +58,32 @@ __all__ = [
     "sparse_threshold",
 ]
 
-#: The automatic choice (``MaskedLinearLayer.sparse_threshold = None``): a mask
-#: keeping less than this fraction of its weights runs on the sparse kernel,
-#: ``(training, inference)``, for layers of at least :data:`SPARSE_MIN_WEIGHTS`
-#: weights. Measured with ``python benchmarks/crossover.py`` at batch 64 on the
-#: benchmark machine (see benchmarks/RESULTS.md): training breaks even between
-#: 0.05 (784x300) and 0.1 (784x1000) of the weights kept, inference between 0.1
-#: and 0.2; the crossover moves with the machine's load.
-SPARSE_THRESHOLD = (0.08, 0.12)
-#: The same for layers of at least :data:`SPARSE_LARGE_WEIGHTS` weights (at
-#: 4096x4096 training breaks even between 0.15 and 0.2, inference near 0.3).
-SPARSE_THRESHOLD_LARGE = (0.15, 0.25)
-#: Smaller layers stay on the dense kernels whatever their density: the fixed
-#: cost of the sparse calls outweighs the savings (300x100: never faster).
-SPARSE_MIN_WEIGHTS = 1 << 15
+#: The automatic choice (``MaskedLinearLayer.sparse_threshold = None``) with the
+#: compiled kernels (:mod:`workbench.sparse.native`): a mask keeping less than
+#: this fraction of its weights runs on the sparse kernel. Rows of ``(smallest
+#: batch, training, inference)``; the last row whose batch the call reaches
+#: applies. Measured with ``python benchmarks/crossover.py`` on the benchmark
+#: machine (see benchmarks/RESULTS.md), sparse time over dense at 300x100 to
+#: 4096x4096: inference at batch 1 breaks even between 0.05 and 0.1 of the
+#: weights kept, at batch 8 between 0.1 and 0.2, at batch 64 between 0.5 and
+#: 0.6, at batch 1,000 between 0.3 and 0.4 (4096x4096: 0.2 and 0.3); training
+#: at batch 64 between 0.3 and 0.4, at batch 1,000 between 0.2 and 0.3.
+SPARSE_THRESHOLD = ((1, 0.05, 0.05), (8, 0.1, 0.1), (32, 0.2, 0.3))
+#: The most a layer of at least :data:`SPARSE_LARGE_WEIGHTS` weights gets, ``(training, inference)``: at
+#: 4096x4096 and batch 1,000 the sparse kernel took 0.84x the dense one's time at 0.2 of the weights kept.
+SPARSE_THRESHOLD_LARGE = (0.2, 0.2)
+#: Smaller layers train on the dense kernels whatever their density (100x100: 1.01x at 0.2, 0.92x at 0.1 kept;
+#: 100x10 never faster); inference has no minimum (100x10: 0.62x-0.68x at every density up to 0.6).
+SPARSE_MIN_WEIGHTS = 1 << 14
 SPARSE_LARGE_WEIGHTS = 1 << 22
+#: The same choice on torch's own sparse products (no C compiler, or ``WORKBENCH_NATIVE=0``): ``(training,
+#: inference)`` from :data:`FALLBACK_MIN_WEIGHTS` weights, for both, and :data:`FALLBACK_THRESHOLD_LARGE`
+#: from :data:`SPARSE_LARGE_WEIGHTS`. At batch 64, training broke even between 0.05 (784x300) and 0.1
+#: (784x1000) of the weights kept, inference between 0.1 and 0.2; at 4096x4096 between 0.15 and 0.2, and
+#: near 0.3; 300x100 was never faster.
+FALLBACK_THRESHOLD = (0.08, 0.12)
+FALLBACK_THRESHOLD_LARGE = (0.15, 0.25)
+FALLBACK_MIN_WEIGHTS = 1 << 15
 #: Weight gradients of at least this many bytes are written into a buffer the
 #: layer keeps (:class:`_GradBuffer`) whenever the previous step's gradient has
 #: been let go. A fresh tensor that large is mapped from the OS on every step
@@ -119,27 +134,61 @@ class MaskState:
             self._cache["pattern"] = sparse_pattern(mask)
         return self._cache["pattern"]
 
-    def use_sparse(self, weight: torch.Tensor, threshold: float | None, *, training: bool) -> bool:
-        """Whether the sparse kernel runs (see :func:`sparse_threshold`)."""
-        if weight.dim() != 2 or weight.device.type != "cpu" or weight.dtype not in _SPARSE_DTYPES:
-            return False
-        return self.density < sparse_threshold(self.numel, threshold, training=training)
+    def use_sparse(self, weight: torch.Tensor, threshold: float | None, *, training: bool, batch: int = 64) -> bool:
+        """Whether the sparse kernel runs (see :func:`sparse_threshold`); the answer is kept per threshold, mode,
+        row of :data:`SPARSE_THRESHOLD` and kernels in use (the state's key covers the weight's dtype and device)."""
+        compiled = native.available()
+        key = (threshold, training, _batch_row(batch), compiled)
+        chosen = self._cache.get(key)
+        if chosen is None:
+            chosen = self._cache[key] = (
+                weight.dim() == 2
+                and weight.device.type == "cpu"
+                and weight.dtype in _SPARSE_DTYPES
+                and self.density
+                < sparse_threshold(self.numel, threshold, training=training, batch=batch, compiled=compiled)
+            )
+        return chosen
 
 
-def sparse_threshold(weights: int, threshold: float | None = None, *, training: bool = True) -> float:
+def _batch_row(batch: int) -> int:
+    """The index of the row of :data:`SPARSE_THRESHOLD` that applies to ``batch``."""
+    row = 0
+    for k, (smallest, *_) in enumerate(SPARSE_THRESHOLD):
+        if batch >= smallest:
+            row = k
+    return row
+
+
+def sparse_threshold(
+    weights: int,
+    threshold: float | None = None,
+    *,
+    training: bool = True,
+    batch: int = 64,
+    compiled: bool | None = None,
+) -> float:
     """Below which density a layer of ``weights`` weights runs on the sparse kernel.
 
     ``threshold`` (a layer's ``sparse_threshold``) wins when it is a number;
-    ``None`` means the measured defaults: :data:`SPARSE_THRESHOLD` or, from
-    :data:`SPARSE_LARGE_WEIGHTS` weights, :data:`SPARSE_THRESHOLD_LARGE`, for
-    training (a graph is recorded) or inference; 0 below :data:`SPARSE_MIN_WEIGHTS`.
+    ``None`` means the measured defaults for training (a graph is recorded) or
+    inference at this ``batch`` (rows of the input): :data:`SPARSE_THRESHOLD`
+    with the compiled kernels (``compiled``; by default whether they are in
+    use), else :data:`FALLBACK_THRESHOLD`.
     """
     if threshold is not None:
         return threshold
-    if weights < SPARSE_MIN_WEIGHTS:
+    if not (native.available() if compiled is None else compiled):
+        if weights < FALLBACK_MIN_WEIGHTS:
+            return 0.0
+        pair = FALLBACK_THRESHOLD_LARGE if weights >= SPARSE_LARGE_WEIGHTS else FALLBACK_THRESHOLD
+        return pair[0] if training else pair[1]
+    if training and weights < SPARSE_MIN_WEIGHTS:
         return 0.0
-    pair = SPARSE_THRESHOLD_LARGE if weights >= SPARSE_LARGE_WEIGHTS else SPARSE_THRESHOLD
-    return pair[0] if training else pair[1]
+    _, train_below, infer_below = SPARSE_THRESHOLD[_batch_row(batch)]
+    if weights >= SPARSE_LARGE_WEIGHTS:
+        return min(train_below, SPARSE_THRESHOLD_LARGE[0]) if training else min(infer_below, SPARSE_THRESHOLD_LARGE[1])
+    return train_below if training else infer_below
 
 
 class _GradBuffer:
@@ -319,14 +368,14 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
-    if state.use_sparse(weight, layer.sparse_threshold, training=grad):
+    rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
+    if state.use_sparse(weight, layer.sparse_threshold, training=grad, batch=rows.shape[0]):
         pattern = state.pattern(mask)
-        rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [M, in]
         if grad:
             grads = _layer_slot(layer, "_grads", _GradBuffer)
             out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
-        else:  # inference: no graph
-            out = inference(pattern, rows, weight, bias)
+        else:  # inference: nothing that needs a gradient takes part, so no graph
+            out = pattern.linear(rows, weight, bias)[0]
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
     factor = state.factor(mask, weight.dtype)
     if grad and weight.element_size() * weight.numel() < _SMALL_BYTES:

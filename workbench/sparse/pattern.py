@@ -53,14 +53,29 @@ def _csr_rows(rows: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def transposed(x: torch.Tensor) -> torch.Tensor:
-    """``x.t().contiguous()``; on CPU through numpy when rows are short (2-3x faster there, slower for long rows)."""
-    if x.device.type == "cpu" and x.shape[1] <= 1024 and x.dtype in _DTYPES and not x.is_neg():
+    """``x.t().contiguous()`` of a 2-D ``x``, on the compiled kernels where they take it (rows contiguous, float32 or
+    float64 on CPU); else through numpy when rows are short (2-3x faster there than torch, slower for long rows)."""
+    if x.device.type != "cpu" or x.dtype not in _DTYPES or x.is_neg() or x.is_conj():
+        return x.t().contiguous()
+    lib = native.library()
+    if lib is not None and x.stride(1) == 1:
+        rows, cols = x.shape
+        out = x.new_empty(cols, rows)
+        turn = lib.transpose_f32 if x.dtype == torch.float32 else lib.transpose_f64
+        turn(rows, cols, x.data_ptr(), x.stride(0), out.data_ptr(), rows)
+        return out
+    if x.shape[1] <= 1024:
         return torch.from_numpy(np.ascontiguousarray(x.detach().numpy().T))
     return x.t().contiguous()
 
 
 def _chunks(rows: int) -> list[slice]:
     return [slice(first, min(first + BATCH_CHUNK, rows)) for first in range(0, rows, BATCH_CHUNK)]
+
+
+def _rows_contiguous(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (2-D) if its rows are contiguous (any row stride, 0 for a row repeated), else a contiguous copy."""
+    return x if x.stride(1) == 1 else x.contiguous()
 
 
 def _address(tensor: torch.Tensor | None, offset: int = 0) -> int | None:
@@ -90,13 +105,20 @@ class SparsePattern:
     def nnz(self) -> int:
         return self.flat.numel()
 
-    def _kernels(self, dtype: torch.dtype) -> tuple[object, object, object] | None:
-        """``(spmm, spmm_t, sddmm)`` of the compiled library for ``dtype``, or None (torch's products)."""
-        name = native.suffix(dtype)
-        lib = native.library() if name is not None else None
-        if lib is None or (self.blocks and self.blocks[0][4].dtype != torch.int32):
+    def _kernels(self, dtype: torch.dtype) -> tuple[object, object] | None:
+        """``(linear, linear_backward)`` of the compiled library for ``dtype``, or None (torch's products)."""
+        return native.layer_kernels(dtype) if self._plan is not None else None
+
+    @cached_property
+    def _plan(self) -> tuple[torch.Tensor, int] | None:
+        """The blocks as the compiled kernels take them, ``[blocks, 5]`` int64 of first column, last column + 1,
+        first value, and the addresses of the CSR row pointers and columns (kept alive by :attr:`blocks`), and
+        its address; None where the indices are int64 (the kernels take int32)."""
+        if self.blocks and self.blocks[0][4].dtype != torch.int32:
             return None
-        return getattr(lib, f"spmm_{name}"), getattr(lib, f"spmm_t_{name}"), getattr(lib, f"sddmm_{name}")
+        rows = [(b[0], b[1], b[2], b[4].data_ptr(), b[5].data_ptr()) for b in self.blocks]
+        plan = torch.tensor(rows, dtype=torch.int64).reshape(len(rows), 5)
+        return plan, plan.data_ptr()
 
     # --------------------------------------------------------------------- the layer's three products
 
@@ -112,8 +134,7 @@ class SparsePattern:
         """
         kernels = self._kernels(weight.dtype)
         if kernels is not None:
-            x_t = transposed(x)  # [in, M]
-            return transposed(self._forward_native(kernels[0], weight, x_t, bias, values)), x_t
+            return self._linear_native(kernels[0], x, weight, bias, values)
         kept = kept_values(weight, self, out=values)
         if x.shape[0] <= BATCH_CHUNK:
             x_t = transposed(x)
@@ -143,21 +164,15 @@ class SparsePattern:
         kernels = self._kernels(grad_out.dtype)
         n_out, n_in = self.shape
         if kernels is not None:
-            _, spmm_t, sddmm = kernels
-            g_t = transposed(grad_out)  # [out, M]
-            width = g_t.shape[1]
-            x_t = transposed(x) if x_t is None else x_t
-            grad_x = None
-            if need_input:
-                grad_x_t = grad_out.new_empty(n_in, width)
-                for first, last, start, _, crow, col in self.blocks:
-                    spmm_t(n_out, last - first, width, crow.data_ptr(), col.data_ptr(), _address(values, start),
-                           g_t.data_ptr(), width, _address(grad_x_t, first * width), width)  # fmt: skip
-                grad_x = transposed(grad_x_t)
-            if grad_weight is not None:
-                for first, last, _, _, crow, col in self.blocks:
-                    sddmm(n_out, last - first, width, crow.data_ptr(), col.data_ptr(), g_t.data_ptr(), width,
-                          _address(x_t, first * width), width, _address(grad_weight, first), n_in)  # fmt: skip
+            grad_x = grad_out.new_empty(grad_out.shape[0], n_in) if need_input else None
+            grad_out, x_t = _rows_contiguous(grad_out), transposed(x) if x_t is None else x_t
+            failed = kernels[1](
+                grad_out.shape[0], n_in, n_out, len(self.blocks), self._plan[1], values.data_ptr(),
+                grad_out.data_ptr(), grad_out.stride(0), x_t.data_ptr(), _address(grad_x), n_in,
+                _address(grad_weight), n_in,
+            )  # fmt: skip
+            if failed:
+                raise MemoryError("no memory for the sparse backward pass's temporaries")
             return grad_x
         grad_x = grad_out.new_empty(grad_out.shape[0], n_in) if need_input else None
         kept = None
@@ -174,21 +189,23 @@ class SparsePattern:
                 grad_weight.view(-1).index_copy_(0, self.flat, kept)
         return grad_x
 
-    def _forward_native(self, spmm, weight, x_t, bias, values) -> torch.Tensor:
-        """``[out, M]``: ``bias[:, None] + W @ x_t`` on the compiled kernel, gathering the kept weights."""
-        n_out = self.shape[0]
-        width = x_t.shape[1]
-        out_t = x_t.new_empty(n_out, width)
-        if not self.blocks:  # no inputs
-            return out_t.zero_() if bias is None else out_t.copy_(bias[:, None].expand(n_out, width))
-        if weight.stride(-1) != 1:
-            weight = weight.contiguous()
-        bias = None if bias is None else bias.detach().contiguous()
-        for first, _, start, _, crow, col in self.blocks:
-            spmm(n_out, width, crow.data_ptr(), col.data_ptr(), _address(values, start), _address(weight, first),
-                 weight.stride(0), _address(x_t, first * width), width, _address(bias) if first == 0 else None,
-                 out_t.data_ptr(), width, int(first != 0))  # fmt: skip
-        return out_t
+    def _linear_native(self, linear, x, weight, bias, values) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`linear` on the compiled kernel: one call turns the batch, runs every block, turns the result."""
+        n_out, n_in = self.shape
+        batch = x.shape[0]
+        x, weight = _rows_contiguous(x), _rows_contiguous(weight)
+        if bias is not None and not bias.is_contiguous():
+            bias = bias.contiguous()
+        out = x.new_empty(batch, n_out)
+        x_t = None if values is None else x.new_empty(n_in, batch)  # kept for the backward pass
+        failed = linear(
+            batch, n_in, n_out, len(self.blocks), self._plan[1], None if values is None else values.data_ptr(),
+            weight.data_ptr(), weight.stride(0), x.data_ptr(), x.stride(0), None if x_t is None else x_t.data_ptr(),
+            None if bias is None else bias.data_ptr(), out.data_ptr(), n_out,
+        )  # fmt: skip
+        if failed:
+            raise MemoryError("no memory for the sparse product's temporaries")
+        return out, x_t
 
     # --------------------------------------------------------------------- torch's products (the fallback)
 
@@ -296,9 +313,3 @@ def kept_values(weight: torch.Tensor, pattern: SparsePattern, out: torch.Tensor 
     with torch.no_grad():
         source = weight.view(-1) if weight.is_contiguous() else weight.flatten()
         return torch.index_select(source, 0, pattern.flat, out=out) if out is not None else source[pattern.flat]
-
-
-def inference(pattern: SparsePattern, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``F.linear(x, weight * mask, bias)`` for ``x`` of shape ``[M, in]``, recording no graph."""
-    with torch.no_grad():
-        return pattern.linear(x, weight, bias)[0]
