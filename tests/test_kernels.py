@@ -446,3 +446,58 @@ def test_a_pruned_ffn_trains_the_same_on_both_kernels(small_sparse):
         models.append(model)
     for dense, sparse in zip(models[0].parameters(), models[1].parameters(), strict=True):
         np.testing.assert_allclose(dense.detach().numpy(), sparse.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [1, 64, 130])
+def test_a_pruned_ffn_infers_through_the_chain_as_layer_by_layer(monkeypatch, activation, dtype, batch):
+    """Under no_grad every layer on the compiled kernel passes [features, batch] on (ReLU inside the kernel); the
+    result is the layer-by-layer one."""
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    links = []
+    original = pattern.SparsePattern.chain_link
+    monkeypatch.setattr(pattern.SparsePattern, "chain_link", lambda *a, **k: links.append(k) or original(*a, **k))
+    torch.manual_seed(0)
+    model = MaskedDeepFFN(40, 5, [30, 20], activation=activation).to(dtype)
+    for layer in model.layers:
+        layer.mask = torch.rand_like(layer.weight) < 0.1
+        layer.sparse_threshold = 1.0  # the sparse kernel at any batch
+    x = torch.randn(batch, 40, dtype=dtype)
+    x[0, 0] = float("nan") if batch > 1 else x[0, 0]  # a NaN input runs through as in torch
+    with torch.no_grad():
+        chained = model(x)
+    assert [(k["given_t"], k["want_t"], k["relu"]) for k in links] == [
+        (False, True, activation == "relu"),
+        (True, True, activation == "relu"),
+        (True, False, False),
+    ]
+    expected = model(x)  # grad enabled: each layer's own forward pass
+    torch.testing.assert_close(chained, expected.detach(), equal_nan=True)
+    h = x[1:]  # the definition, without the NaN (0 * NaN spreads it over every output of F.linear's product)
+    for k, layer in enumerate(model.layers):
+        h = F.linear(h, layer.weight * layer.mask, layer.bias)
+        h = model.activation(h) if k < 2 else h
+    torch.testing.assert_close(chained[1:], h.detach())
+
+
+def test_the_chain_steps_aside_where_a_layer_or_norm_does_not_fit(monkeypatch):
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    links = []
+    original = pattern.SparsePattern.chain_link
+    monkeypatch.setattr(pattern.SparsePattern, "chain_link", lambda *a, **k: links.append(1) or original(*a, **k))
+    torch.manual_seed(1)
+    dense_middle = MaskedDeepFFN(40, 5, [30, 20])
+    for layer in (dense_middle.layers[0], dense_middle.layers[2]):
+        layer.mask = torch.rand_like(layer.weight) < 0.05
+    normed = MaskedDeepFFN(40, 5, [30, 20], use_layer_norm=True)
+    for layer in normed.layers:
+        layer.mask = torch.rand_like(layer.weight) < 0.05
+    x = torch.randn(8, 40)
+    for model in (dense_middle, normed):
+        with torch.no_grad():
+            out = model(x)
+        torch.testing.assert_close(out, model(x).detach())
+    assert links == []

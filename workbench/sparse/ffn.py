@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from workbench.errors import GraphError
-from workbench.sparse.activations import Activation, resolve_activation
+from workbench.sparse.activations import ACTIVATIONS, Activation, resolve_activation
 from workbench.sparse.init import global_rng_untouched
 from workbench.sparse.layers import MaskedLinearLayer
 from workbench.sparse.module import MaskableModule
@@ -51,6 +51,41 @@ def cast_input(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if x.dtype == like.dtype or x.dtype == torch.bool or x.is_complex():
         return x
     return x.to(like.dtype)
+
+
+#: Activations that act on each number alone, so that they apply to ``[features, batch]`` as well.
+_ELEMENTWISE = frozenset(ACTIVATIONS.values())
+
+
+def _sparse_chain(h: torch.Tensor, layers, norms, activation: nn.Module) -> torch.Tensor | None:
+    """Inference through layers that all run on the compiled sparse kernel, or None where one does not.
+
+    The layers pass ``[features, batch]`` to each other (two transposes fewer per
+    layer than their own forward passes) and ReLU runs inside the kernel. Norms
+    must be identities and the activation elementwise.
+    """
+    batch = h.shape[0]
+    links = []
+    for layer in layers:
+        if layer.mask_as_params:
+            return None
+        state, weight = layer._mask_state(), layer.weight
+        if state.all_on or not state.use_sparse(weight, layer.sparse_threshold, training=False, batch=batch):
+            return None
+        pattern = state.pattern(layer._buffers["mask"])
+        if not pattern.compiled(weight.dtype) or weight.dtype != h.dtype:
+            return None
+        links.append((layer, pattern))
+    kind = type(activation)
+    if kind not in _ELEMENTWISE or any(type(norm) is not nn.Identity for norm in norms):
+        return None
+    last = len(links) - 1
+    for k, (layer, pattern) in enumerate(links):
+        relu = k < last and kind is nn.ReLU
+        h = pattern.chain_link(h, layer.weight, layer.bias, given_t=k > 0, want_t=k < last, relu=relu)
+        if k < last and not relu:
+            h = activation(h)
+    return h
 
 
 class MaskedDeepFFN(MaskableModule):
@@ -112,12 +147,14 @@ class MaskedDeepFFN(MaskableModule):
         norms = tuple(modules["norms"]._modules.values())
         activation = modules["activation"]
         h, unbatched = flatten_input(cast_input(x, layers[0].weight), self.input_shape)
-        for layer, norm in zip(layers, norms, strict=False):  # all but the last
-            h = layer(h)
-            if type(norm) is not nn.Identity:
-                h = norm(h)
-            h = activation(h)
-        out = layers[-1](h)
+        out = None if torch.is_grad_enabled() else _sparse_chain(h, layers, norms, activation)
+        if out is None:
+            for layer, norm in zip(layers, norms, strict=False):  # all but the last
+                h = layer(h)
+                if type(norm) is not nn.Identity:
+                    h = norm(h)
+                h = activation(h)
+            out = layers[-1](h)
         return out[0] if unbatched else out
 
     def generate_structure(self, include_input: bool = False, include_output: bool = False) -> nx.DiGraph:

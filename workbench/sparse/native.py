@@ -40,7 +40,7 @@ import torch
 __all__ = ["available", "enabled", "layer_kernels", "library", "set_enabled", "status", "suffix"]
 
 _SOURCES = (Path(__file__).with_name("_native") / "kernels.c", Path(__file__).with_name("_native") / "kernels.h")
-_VERSION = 3  # workbench_kernels_version() of the C source this module calls
+_VERSION = 4  # workbench_kernels_version() of the C source this module calls
 _lock = threading.Lock()
 _layer_kernels: dict = {}  # dtype -> what layer_kernels returns, once the library is built
 _state: dict = {"built": False, "lib": None, "why": None, "enabled": os.environ.get("WORKBENCH_NATIVE", "1") != "0"}
@@ -51,7 +51,7 @@ _SIGNATURES = {
     "spmm_t": [_I, _I, _I, _P, _P, _P, _P, _I, _P, _I],
     "sddmm": [_I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _I],
     "transpose": [_I, _I, _P, _I, _P, _I],
-    "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I],
+    "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I, ctypes.c_int],
     "linear_backward": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _P, _I, _P, _I],
 }
 _RETURNS = {"linear": ctypes.c_int, "linear_backward": ctypes.c_int}

@@ -189,23 +189,50 @@ class SparsePattern:
                 grad_weight.view(-1).index_copy_(0, self.flat, kept)
         return grad_x
 
-    def _linear_native(self, linear, x, weight, bias, values) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _linear_native(
+        self, linear, x, weight, bias, values, *, given_t: bool = False, want_t: bool = False, relu: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`linear` on the compiled kernel: one call turns the batch, runs every block, turns the result."""
         n_out, n_in = self.shape
-        batch = x.shape[0]
+        batch = x.shape[1] if given_t else x.shape[0]
         x, weight = _rows_contiguous(x), _rows_contiguous(weight)
         if bias is not None and not bias.is_contiguous():
             bias = bias.contiguous()
-        out = x.new_empty(batch, n_out)
+        out = x.new_empty(n_out, batch) if want_t else x.new_empty(batch, n_out)
         x_t = None if values is None else x.new_empty(n_in, batch)  # kept for the backward pass
+        flags = (1 if given_t else 0) | (2 if want_t else 0) | (4 if relu else 0)
         failed = linear(
             batch, n_in, n_out, len(self.blocks), self._plan[1], None if values is None else values.data_ptr(),
             weight.data_ptr(), weight.stride(0), x.data_ptr(), x.stride(0), None if x_t is None else x_t.data_ptr(),
-            None if bias is None else bias.data_ptr(), out.data_ptr(), n_out,
+            None if bias is None else bias.data_ptr(), out.data_ptr(), out.stride(0), flags,
         )  # fmt: skip
         if failed:
             raise MemoryError("no memory for the sparse product's temporaries")
         return out, x_t
+
+    def compiled(self, dtype: torch.dtype) -> bool:
+        """Whether this pattern's products run on the compiled kernels for weights of ``dtype``."""
+        return self._kernels(dtype) is not None
+
+    def chain_link(
+        self,
+        h: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        *,
+        given_t: bool,
+        want_t: bool,
+        relu: bool,
+    ) -> torch.Tensor:
+        """One layer of an inference chain on the compiled kernels (see :meth:`compiled`).
+
+        ``h`` is ``[M, in]``, or ``[in, M]`` with ``given_t``; the result is
+        ``F.linear(h, weight * mask, bias)`` (then ReLU with ``relu``), ``[M, out]``
+        or ``[out, M]`` with ``want_t``. Layers that pass the transposed layout to
+        each other skip two transposes each. No graph is recorded.
+        """
+        linear = self._kernels(weight.dtype)[0]
+        return self._linear_native(linear, h, weight, bias, None, given_t=given_t, want_t=want_t, relu=relu)[0]
 
     # --------------------------------------------------------------------- torch's products (the fallback)
 

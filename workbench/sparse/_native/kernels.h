@@ -128,29 +128,53 @@ void NAME(sddmm)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow,
  * first value, address of its crow, address of its col}. */
 #define BLOCK_FIELDS 5
 
+/* Flags of linear: x is given as x_t [in, M] (row stride ldx); y is wanted as y_t [out, M] (row stride ldy); ReLU
+ * on the result (NaN stays NaN, as torch.relu keeps it). */
+#define GIVEN_T 1
+#define WANT_T 2
+#define RELU 4
+
 /* y[M, out] = bias + x[M, in] @ W.T for the block-CSR pattern W (the whole forward pass of a sparse layer: the batch
  * is turned into x_t [in, M] (the caller's, to keep for the backward pass, or a temporary), the blocks' products
- * run into a temporary [out, M], which is turned into y). val and w as in spmm. Returns 0, or -1 when memory for a
- * temporary could not be had. */
+ * run into [out, M], which is turned into y). val and w as in spmm; flags as above, so that layers in a chain can
+ * pass [features, M] to each other with no turning in between. Returns 0, or -1 when memory for a temporary could
+ * not be had. */
 int NAME(linear)(int64_t batch, int64_t n_in, int64_t n_out, int64_t nblocks, const int64_t *blocks, T *val,
-                 const T *w, int64_t ldw, const T *x, int64_t ldx, T *x_t, const T *bias, T *y, int64_t ldy) {
-    T *y_t = malloc(sizeof(T) * (n_out * batch + (x_t ? 0 : n_in * batch)) + 1);
-    if (!y_t) return -1;
-    if (!x_t) x_t = y_t + n_out * batch; /* the same allocation */
-    NAME(transpose)(batch, n_in, x, ldx, x_t, batch);
+                 const T *w, int64_t ldw, const T *x, int64_t ldx, T *x_t, const T *bias, T *y, int64_t ldy,
+                 int flags) {
+    const int64_t need = (flags & WANT_T ? 0 : n_out * batch) + (x_t || flags & GIVEN_T ? 0 : n_in * batch);
+    T *scratch = need ? malloc(sizeof(T) * need) : 0;
+    if (need && !scratch) return -1;
+    T *y_t = flags & WANT_T ? y : scratch;
+    const int64_t ld_out = flags & WANT_T ? ldy : batch;
+    const T *in_t;
+    int64_t ld_in;
+    if (flags & GIVEN_T) {
+        in_t = x, ld_in = ldx;
+    } else {
+        if (!x_t) x_t = scratch + (flags & WANT_T ? 0 : n_out * batch);
+        NAME(transpose)(batch, n_in, x, ldx, x_t, batch);
+        in_t = x_t, ld_in = batch;
+    }
     if (nblocks == 0) {
         for (int64_t r = 0; r < n_out; r++)
-            for (int64_t k = 0; k < batch; k++) y_t[r * batch + k] = bias ? bias[r] : 0;
+            for (int64_t k = 0; k < batch; k++) y_t[r * ld_out + k] = bias ? bias[r] : 0;
     }
     for (int64_t b = 0; b < nblocks; b++) {
         const int64_t *block = blocks + b * BLOCK_FIELDS;
         const int64_t first = block[0], start = block[2];
-        NAME(spmm)(n_out, batch, (const int32_t *)(intptr_t)block[3],
-                   (const int32_t *)(intptr_t)block[4], val ? val + start : 0,
-                   w + first, ldw, x_t + first * batch, batch, b == 0 ? bias : 0, y_t, batch, b != 0);
+        NAME(spmm)(n_out, batch, (const int32_t *)(intptr_t)block[3], (const int32_t *)(intptr_t)block[4],
+                   val ? val + start : 0, w + first, ldw, in_t + first * ld_in, ld_in, b == 0 ? bias : 0, y_t, ld_out,
+                   b != 0);
     }
-    NAME(transpose)(n_out, batch, y_t, batch, y, ldy);
-    free(y_t);
+    if (flags & RELU) {
+        for (int64_t r = 0; r < n_out; r++) {
+            T *row = y_t + r * ld_out;
+            for (int64_t k = 0; k < batch; k++) row[k] = row[k] < 0 ? 0 : row[k];
+        }
+    }
+    if (!(flags & WANT_T)) NAME(transpose)(n_out, batch, y_t, batch, y, ldy);
+    free(scratch);
     return 0;
 }
 
@@ -179,6 +203,9 @@ int NAME(linear_backward)(int64_t batch, int64_t n_in, int64_t n_out, int64_t nb
 
 #undef BLOCK_FIELDS
 #undef PREFETCH
+#undef GIVEN_T
+#undef WANT_T
+#undef RELU
 #undef STRIP
 #undef EIGHT
 #undef DECLARE
