@@ -501,3 +501,67 @@ def test_the_chain_steps_aside_where_a_layer_or_norm_does_not_fit(monkeypatch):
             out = model(x)
         torch.testing.assert_close(out, model(x).detach())
     assert links == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (17, 13), (64, 100)])
+def test_the_dense_kernels_masker_multiplies_by_the_mask(path, dtype, shape):
+    """Through the packed bit mask on the compiled kernels (any length, in place too), else by the float factor."""
+    mask = torch.rand(shape, generator=torch.Generator().manual_seed(2)) < 0.5
+    layer = MaskedLinearLayer(shape[1], shape[0], dtype=dtype)
+    layer.mask = mask
+    source = torch.randn(shape, dtype=dtype)
+    with products(path):
+        masker = layer._mask_state().masker(layer.mask, dtype)
+        assert (masker.bits is not None) == (path == "compiled")
+        torch.testing.assert_close(masker.apply(source), source * mask, rtol=0, atol=0)
+        out = torch.full_like(source, float("nan"))
+        assert masker.apply(source, out) is out
+        torch.testing.assert_close(out, source * mask, rtol=0, atol=0)
+        inplace = source.clone()
+        version = inplace._version
+        assert masker.apply_(inplace) is inplace
+        assert inplace._version > version  # autograd sees the write
+        torch.testing.assert_close(inplace, source * mask, rtol=0, atol=0)
+        strided = torch.randn(shape[1], shape[0], dtype=dtype).t()  # not contiguous: the factor
+        torch.testing.assert_close(masker.apply(strided), strided * mask, rtol=0, atol=0)
+
+
+def test_on_the_compiled_dense_kernel_masked_nan_weights_count_for_nothing():
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    layer = MaskedLinearLayer(600, 500)  # 1.2 MB: the dense kernel with its scratch tensor
+    layer.mask = torch.rand(500, 600) < 0.5
+    layer.sparse_threshold = 0.0
+    x = torch.randn(4, 600, requires_grad=True)
+    before = layer(x)
+    with torch.no_grad():
+        layer.weight[~layer.mask] = float("nan")
+    after = layer(x)
+    torch.testing.assert_close(after, before)
+    after.sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.all(layer.weight.grad[~layer.mask] == 0)
+
+
+@pytest.mark.parametrize("copy_with", ["deepcopy", "pickle"])
+def test_a_copied_layer_computes_with_its_own_indices(copy_with):
+    """The compiled kernels' plan holds addresses of the pattern's index tensors: a copy must not share it."""
+    import pickle
+
+    layer = _sparse_layer(50, 40, 0.2)
+    x = torch.randn(6, 50)
+    expected = _reference(layer, x)
+    _ours(layer, x)  # builds the pattern (and its plan)
+    copied = copy.deepcopy(layer) if copy_with == "deepcopy" else pickle.loads(pickle.dumps(layer))
+    original = layer._mask_state().pattern(layer.mask)
+    assert original._plan is not None  # built
+    indexed = copy.deepcopy(original) if copy_with == "deepcopy" else pickle.loads(pickle.dumps(original))
+    plan = indexed._plan[0]
+    assert plan[:, 3].tolist() == [block[4].data_ptr() for block in indexed.blocks]  # its own row pointers
+    assert plan[:, 4].tolist() == [block[5].data_ptr() for block in indexed.blocks]  # and columns
+    del layer
+    gc.collect()
+    torch.empty(1 << 20).fill_(-1.0)  # reuse freed memory
+    for ours, ref in zip(_ours(copied, x), expected, strict=True):
+        torch.testing.assert_close(ours, ref)

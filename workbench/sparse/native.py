@@ -35,12 +35,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import torch
 
-__all__ = ["available", "enabled", "layer_kernels", "library", "set_enabled", "status", "suffix"]
+__all__ = ["available", "enabled", "layer_kernels", "library", "mask_kernel", "set_enabled", "status", "suffix"]
 
 _SOURCES = (Path(__file__).with_name("_native") / "kernels.c", Path(__file__).with_name("_native") / "kernels.h")
-_VERSION = 4  # workbench_kernels_version() of the C source this module calls
+_VERSION = 5  # workbench_kernels_version() of the C source this module calls
 _lock = threading.Lock()
 _layer_kernels: dict = {}  # dtype -> what layer_kernels returns, once the library is built
 _state: dict = {"built": False, "lib": None, "why": None, "enabled": os.environ.get("WORKBENCH_NATIVE", "1") != "0"}
@@ -51,6 +52,7 @@ _SIGNATURES = {
     "spmm_t": [_I, _I, _I, _P, _P, _P, _P, _I, _P, _I],
     "sddmm": [_I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _I],
     "transpose": [_I, _I, _P, _I, _P, _I],
+    "mask_bits": [_I, _P, _P, _P],
     "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I, ctypes.c_int],
     "linear_backward": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _P, _I, _P, _I],
 }
@@ -187,6 +189,12 @@ def layer_kernels(dtype: torch.dtype) -> tuple[object, object] | None:
     return _layer_kernels[dtype]
 
 
+def mask_kernel(dtype: torch.dtype):
+    """``mask_bits`` of the compiled library for ``dtype``, or None where it has none (or the kernels are off)."""
+    lib, name = library(), suffix(dtype)
+    return None if lib is None or name is None else getattr(lib, f"mask_bits_{name}")
+
+
 def suffix(dtype: torch.dtype) -> str | None:
     """The kernels' name suffix for ``dtype``, or None when they do not handle it."""
     return {torch.float32: "f32", torch.float64: "f64"}.get(dtype)
@@ -233,6 +241,10 @@ def _self_test(lib: ctypes.CDLL) -> bool:
         turned = torch.empty(70, 7, dtype=dtype)
         getattr(lib, f"transpose_{name}")(7, 70, x.data_ptr(), 70, turned.data_ptr(), 7)
         if not torch.equal(turned, x.t()):
+            return False
+        bits = torch.from_numpy(np.packbits(mask.numpy().reshape(-1), bitorder="little"))
+        getattr(lib, f"mask_bits_{name}")(35, weight.data_ptr(), bits.data_ptr(), turned.data_ptr())
+        if not torch.equal(turned.view(-1)[:35], (weight * mask).view(-1)):
             return False
         masked = weight * mask
         tolerance = 1e-4 if dtype == torch.float32 else 1e-10

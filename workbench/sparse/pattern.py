@@ -105,6 +105,11 @@ class SparsePattern:
     def nnz(self) -> int:
         return self.flat.numel()
 
+    def __getstate__(self) -> dict:
+        # A copy (deepcopy, pickle) leaves the cached parts behind: the plan holds raw addresses of this
+        # pattern's index tensors, which a copy's own tensors do not share.
+        return {key: value for key, value in self.__dict__.items() if key not in ("_plan", "_blocks_t")}
+
     def _kernels(self, dtype: torch.dtype) -> tuple[object, object] | None:
         """``(linear, linear_backward)`` of the compiled library for ``dtype``, or None (torch's products)."""
         return native.layer_kernels(dtype) if self._plan is not None else None

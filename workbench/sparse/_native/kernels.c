@@ -103,5 +103,37 @@ void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, d
 #undef LANES
 #undef NAME
 
+/* dst[i] = src[i] where bit i of bits is set, else 0 (bits: one per element, the lowest bit of each byte first):
+ * a weight-sized tensor times a mask with a sixteenth of the memory traffic of a float factor for the mask. In place
+ * when dst is src. */
+void mask_bits_f32(int64_t n, const float *src, const uint8_t *bits, float *dst) {
+    const vi32 lanes = {1, 2, 4, 8, 16, 32, 64, 128};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const vi32 keep = (((vi32){0} + (int32_t)bits[i >> 3]) & lanes) != 0;
+        vi32 x;
+        memcpy(&x, src + i, sizeof x);
+        x &= keep;
+        memcpy(dst + i, &x, sizeof x);
+    }
+    for (; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] : 0.0f;
+}
+
+void mask_bits_f64(int64_t n, const double *src, const uint8_t *bits, double *dst) {
+    const vi64 low = {1, 2, 4, 8}, high = {16, 32, 64, 128};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const vi64 byte = (vi64){0} + (int64_t)bits[i >> 3];
+        vi64 a, b;
+        memcpy(&a, src + i, sizeof a);
+        memcpy(&b, src + i + 4, sizeof b);
+        a &= (byte & low) != 0;
+        b &= (byte & high) != 0;
+        memcpy(dst + i, &a, sizeof a);
+        memcpy(dst + i + 4, &b, sizeof b);
+    }
+    for (; i < n; i++) dst[i] = (bits[i >> 3] >> (i & 7)) & 1 ? src[i] : 0.0;
+}
+
 /* The version of this file's interface; native.py checks it after loading. */
-int workbench_kernels_version(void) { return 4; }
+int workbench_kernels_version(void) { return 5; }
