@@ -3,12 +3,22 @@
 import networkx as nx
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from workbench.sparse import MaskedDeepDAN
+from workbench.sparse import MaskedDeepDAN, native
 from workbench.sparse.propagate import WORKSPACES, fused_activation
+
+
+@pytest.fixture(autouse=True, params=["compiled", "torch"])
+def products(request):
+    """Every test on the compiled kernels and on torch's sparse products (the fallback without a compiler)."""
+    if request.param == "compiled" and not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    previous = native.set_enabled(request.param == "compiled")
+    yield request.param
+    native.set_enabled(previous)
 
 ACTIVATIONS = {
     "relu": nn.ReLU(),
@@ -36,6 +46,8 @@ def _outputs_and_grads(model, x, fused: bool):
     if fused:
         assert model._can_fuse()
         out = model(x)
+        space = model._plan().workspace
+        assert (space.compiled is not None) == native.enabled()  # the path the test means
     else:
         out = model._forward_blocks(model.activation(model.input_layer(x)))
     (out.square().sum() + out.sum()).backward()
@@ -69,7 +81,7 @@ def test_fused_activations_equal_blocks_with_exact_derivatives(name, dtype):
     _assert_fused_equals_blocks(model, torch.randn(6, 5, dtype=dtype))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(2, 40),
     p=st.floats(0.05, 0.6),

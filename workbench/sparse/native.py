@@ -38,10 +38,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["available", "enabled", "layer_kernels", "library", "mask_kernel", "set_enabled", "status", "suffix"]
+__all__ = [
+    "available",
+    "enabled",
+    "kernel",
+    "layer_kernels",
+    "library",
+    "mask_kernel",
+    "set_enabled",
+    "status",
+    "suffix",
+]
 
 _SOURCES = (Path(__file__).with_name("_native") / "kernels.c", Path(__file__).with_name("_native") / "kernels.h")
-_VERSION = 5  # workbench_kernels_version() of the C source this module calls
+_VERSION = 6  # workbench_kernels_version() of the C source this module calls
 _lock = threading.Lock()
 _layer_kernels: dict = {}  # dtype -> what layer_kernels returns, once the library is built
 _state: dict = {"built": False, "lib": None, "why": None, "enabled": os.environ.get("WORKBENCH_NATIVE", "1") != "0"}
@@ -51,6 +61,7 @@ _SIGNATURES = {
     "spmm": [_I, _I, _P, _P, _P, _P, _I, _P, _I, _P, _P, _I, ctypes.c_int],
     "spmm_t": [_I, _I, _I, _P, _P, _P, _P, _I, _P, _I],
     "sddmm": [_I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _I],
+    "sddmm_values": [_I, _I, _P, _P, _P, _I, _P, _I, _P],
     "transpose": [_I, _I, _P, _I, _P, _I],
     "mask_bits": [_I, _P, _P, _P],
     "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I, ctypes.c_int],
@@ -142,7 +153,7 @@ def library() -> ctypes.CDLL | None:
         with _lock:
             if not _state["built"]:
                 _state["lib"], _state["why"] = _build()
-                if _state["lib"] is not None and not _self_test(_state["lib"]):
+                if _state["lib"] is not None and not _passes_self_test(_state["lib"]):
                     _state["lib"], _state["why"] = None, "the compiled kernels gave wrong results in their self-test"
                 _state["built"] = True
     return _state["lib"]
@@ -189,15 +200,28 @@ def layer_kernels(dtype: torch.dtype) -> tuple[object, object] | None:
     return _layer_kernels[dtype]
 
 
-def mask_kernel(dtype: torch.dtype):
-    """``mask_bits`` of the compiled library for ``dtype``, or None where it has none (or the kernels are off)."""
+def kernel(stem: str, dtype: torch.dtype):
+    """The compiled kernel ``stem`` (``"spmm"``, ``"mask_bits"``, ...) for ``dtype``, or None where there is none
+    (no library, the kernels are off, or a dtype they do not take)."""
     lib, name = library(), suffix(dtype)
-    return None if lib is None or name is None else getattr(lib, f"mask_bits_{name}")
+    return None if lib is None or name is None else getattr(lib, f"{stem}_{name}")
+
+
+def mask_kernel(dtype: torch.dtype):
+    """``mask_bits`` of the compiled library for ``dtype``, or None (see :func:`kernel`)."""
+    return kernel("mask_bits", dtype)
 
 
 def suffix(dtype: torch.dtype) -> str | None:
     """The kernels' name suffix for ``dtype``, or None when they do not handle it."""
     return {torch.float32: "f32", torch.float64: "f64"}.get(dtype)
+
+
+def _passes_self_test(lib: ctypes.CDLL) -> bool:
+    try:
+        return _self_test(lib)
+    except Exception:  # any failure of a kernel here means: do not use them
+        return False
 
 
 def _self_test(lib: ctypes.CDLL) -> bool:
@@ -238,6 +262,10 @@ def _self_test(lib: ctypes.CDLL) -> bool:
         getattr(lib, f"sddmm_{name}")(
             5, 7, 70, crow.data_ptr(), col.data_ptr(), g.data_ptr(), 70, x.data_ptr(), 70, grad.data_ptr(), 7
         )
+        kept = torch.empty(rows.numel(), dtype=dtype)
+        getattr(lib, f"sddmm_values_{name}")(
+            5, 70, crow.data_ptr(), col.data_ptr(), g.data_ptr(), 70, x.data_ptr(), 70, kept.data_ptr()
+        )
         turned = torch.empty(70, 7, dtype=dtype)
         getattr(lib, f"transpose_{name}")(7, 70, x.data_ptr(), 70, turned.data_ptr(), 7)
         if not torch.equal(turned, x.t()):
@@ -252,6 +280,7 @@ def _self_test(lib: ctypes.CDLL) -> bool:
             torch.allclose(y, masked @ x, atol=tolerance)
             and torch.allclose(xt, masked.t() @ g, atol=tolerance)
             and torch.allclose(grad, (g @ x.t()) * mask, atol=tolerance)
+            and torch.allclose(kept, (g @ x.t())[mask], atol=tolerance)
         ):
             return False
     return True

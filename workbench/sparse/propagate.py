@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from workbench.sparse import native
 from workbench.sparse.kernels import _Lease  # importing kernels also takes torch's CSR beta warning, silenced
 
 __all__ = ["DagPlan", "DagPropagation", "FusedActivation", "dag_plan", "fused_activation"]
@@ -261,12 +262,46 @@ class _Workspace:
             target = self.grad[g.low : g.start] if g.sources is None else tmp[:into]
             self.backward_steps.append((matrix_t, rows[1], rows[0], g.sources, target))
         self.pattern = _csr(plan.crow, plan.col, self.products, (n - sources, n))
+        compiled = device.type == "cpu" and plan.col.dtype == torch.int32
+        self.compiled = _CompiledSteps.of(self, plan) if compiled else None
 
     def fits(self, batch: int, dtype: torch.dtype, device: torch.device) -> bool:
         return self.batch == batch and self.dtype == dtype and self.device == device
 
     def give_back(self) -> None:
         self.lent = False
+
+
+@dataclass(frozen=True)
+class _CompiledSteps:
+    """A workspace's generations as the compiled kernels take them (addresses of its buffers and the plan's
+    indices, which both outlive it), where there are kernels for its dtype.
+
+    Forward, generation ``g`` adds ``W_g @ h[:start]`` to its rows with the strip
+    kernel; backward, the transposed product is scattered straight into the
+    sources' gradient rows (no transposed blocks, no gather of the values into
+    their order); the edges' weight gradients come from one pass of dot products.
+    """
+
+    spmm: object
+    spmm_t: object
+    sddmm_values: object
+    forward: list[tuple]  # (rows, crow, col, values, out address, rows view) per generation
+    backward: list[tuple]  # (rows, crow, col, values, gradient rows address) per generation
+
+    @staticmethod
+    def of(space: _Workspace, plan: DagPlan) -> _CompiledSteps | None:
+        spmm, spmm_t, sddmm = (native.kernel(stem, space.dtype) for stem in ("spmm", "spmm_t", "sddmm_values"))
+        if spmm is None:
+            return None
+        size, batch = space.h.element_size(), space.batch
+        h, grad, values = space.h.data_ptr(), space.grad.data_ptr(), space.values.data_ptr()
+        forward, backward = [], []
+        for g, (_, _, rows) in zip(plan.generations, space.forward_steps, strict=True):
+            common = (g.stop - g.start, g.crow.data_ptr(), g.col.data_ptr(), values + g.first * size)
+            forward.append((*common, h + g.start * batch * size, rows))
+            backward.append((*common, grad + g.start * batch * size))
+        return _CompiledSteps(spmm, spmm_t, sddmm, forward, backward)
 
 
 class DagPropagation(torch.autograd.Function):
@@ -292,7 +327,13 @@ class DagPropagation(torch.autograd.Function):
             torch.where(masks, torch.cat(weights, out=space.weights), space.zero, out=space.values)  # [E] masked
             torch.cat(biases, out=space.bias.view(-1))
             h[plan.bounds[1] :].copy_(space.bias)  # [N - n_0, B]: every hidden row starts at its bias
-        for matrix, inputs, rows in space.forward_steps:
+        compiled: _CompiledSteps | None = space.compiled
+        if compiled is not None:
+            batch, h_address = space.batch, h.data_ptr()
+            for n_g, crow, col, values, out, rows in compiled.forward:
+                compiled.spmm(n_g, batch, crow, col, values, None, 0, h_address, batch, None, out, batch, 1)
+                activation.forward_(rows)
+        for matrix, inputs, rows in space.forward_steps if compiled is None else ():
             rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
             activation.forward_(rows)
         ctx.save_for_backward(h, space.values, masks)
@@ -309,8 +350,18 @@ class DagPropagation(torch.autograd.Function):
         count, sources = len(plan.generations), plan.bounds[1]
         grad = space.grad.zero_()  # [N, B]; a hidden row ends as the gradient before its activation
         grad.index_add_(0, plan.sinks, grad_sinks)
-        torch.index_select(values, 0, plan.perm_t, out=space.values_t)  # [E] in the transposed blocks' order
-        for matrix_t, rows, out_rows, sources_g, target in reversed(space.backward_steps):
+        compiled: _CompiledSteps | None = space.compiled
+        if compiled is not None:
+            batch, grad_address = space.batch, grad.data_ptr()
+            for (n_g, crow, col, values_g, rows_address), (_, rows, out_rows, _, _) in zip(
+                reversed(compiled.backward), reversed(space.backward_steps), strict=True
+            ):
+                activation.backward_(rows, out_rows)
+                # grad[source] += w * grad[target] for every edge, scattered into the sources' rows
+                compiled.spmm_t(n_g, 0, batch, crow, col, values_g, rows_address, batch, grad_address, batch)
+        else:
+            torch.index_select(values, 0, plan.perm_t, out=space.values_t)  # [E] in the transposed blocks' order
+        for matrix_t, rows, out_rows, sources_g, target in reversed(space.backward_steps) if compiled is None else ():
             activation.backward_(rows, out_rows)
             if sources_g is None:
                 target.addmm_(matrix_t, rows)  # [start - low, B] += W_g.T @ rows
@@ -319,8 +370,15 @@ class DagPropagation(torch.autograd.Function):
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
         if count and any(ctx.needs_input_grad[4 : 4 + count]):
-            space.products.zero_()  # sampled_addmm scales what is there by beta = 0
-            torch.sparse.sampled_addmm(space.pattern, grad[sources:], h.t(), beta=0.0, out=space.pattern)
+            if compiled is not None:
+                compiled.sddmm_values(
+                    plan.bounds[-1] - sources, space.batch, plan.crow.data_ptr(), plan.col.data_ptr(),
+                    grad[sources:].data_ptr(), space.batch, h.data_ptr(), space.batch, space.products.data_ptr(),
+                )  # fmt: skip
+                torch.autograd.graph.increment_version(space.products)
+            else:
+                space.products.zero_()  # sampled_addmm scales what is there by beta = 0
+                torch.sparse.sampled_addmm(space.pattern, grad[sources:], h.t(), beta=0.0, out=space.pattern)
             grad_weights = list(torch.where(masks, space.products, 0.0).split(plan.edge_sizes))
         if count and any(ctx.needs_input_grad[4 + count :]):
             grad_biases = list(grad[sources:].sum(1).split(_sizes(plan.bounds[1:])))

@@ -67,7 +67,8 @@ void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t 
 }
 
 /* out[c, :width] = sum over the kept (r, c) of val[p] * g[r, :width], for c < cols: the transposed product, with
- * every kept weight's share added into its column's row of out (zeroed first). */
+ * every kept weight's share added into its column's row of out (the first cols rows zeroed first; cols 0 adds to
+ * what is there). */
 void NAME(spmm_t)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow, const int32_t *col, const T *val,
                   const T *g, int64_t ldg, T *out, int64_t ldo) {
     for (int64_t c = 0; c < cols; c++) memset(out + c * ldo, 0, width * sizeof(T));
@@ -96,31 +97,42 @@ void NAME(spmm_t)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow
     }
 }
 
+/* The sum over k < width of a[k] * b[k], two vectors of partial sums wide. */
+static inline T NAME(dot)(const T *a, const T *b, int64_t width) {
+    const int64_t whole = width / LANES * LANES;
+    V acc0 = NAME(splat)(0), acc1 = NAME(splat)(0);
+    int64_t k = 0;
+    for (; k + 2 * LANES <= whole; k += 2 * LANES) {
+        acc0 += NAME(load)(a + k) * NAME(load)(b + k);
+        acc1 += NAME(load)(a + k + LANES) * NAME(load)(b + k + LANES);
+    }
+    for (; k < whole; k += LANES) acc0 += NAME(load)(a + k) * NAME(load)(b + k);
+    acc0 += acc1;
+    T sum = 0;
+    for (int i = 0; i < LANES; i++) sum += acc0[i];
+    for (; k < width; k++) sum += a[k] * b[k];
+    return sum;
+}
+
 /* grad[r, :cols] = 0, then grad[r, col[p]] = sum over k < width of g[r, k] * x[col[p], k] at every kept position:
  * a pattern's weight gradient, written whole into the dense gradient (masked positions zero). */
 void NAME(sddmm)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow, const int32_t *col, const T *g,
                  int64_t ldg, const T *x, int64_t ldx, T *grad, int64_t ldgrad) {
-    const int64_t whole = width / LANES * LANES;
     for (int64_t r = 0; r < rows; r++) {
         T *out = grad + r * ldgrad;
         memset(out, 0, cols * sizeof(T));
-        const T *gr = g + r * ldg;
         const int32_t end = crow[r + 1];
-        for (int32_t p = crow[r]; p < end; p++) {
-            const T *xr = x + (int64_t)col[p] * ldx;
-            V acc0 = NAME(splat)(0), acc1 = NAME(splat)(0);
-            int64_t k = 0;
-            for (; k + 2 * LANES <= whole; k += 2 * LANES) {
-                acc0 += NAME(load)(gr + k) * NAME(load)(xr + k);
-                acc1 += NAME(load)(gr + k + LANES) * NAME(load)(xr + k + LANES);
-            }
-            for (; k < whole; k += LANES) acc0 += NAME(load)(gr + k) * NAME(load)(xr + k);
-            acc0 += acc1;
-            T sum = 0;
-            for (int i = 0; i < LANES; i++) sum += acc0[i];
-            for (; k < width; k++) sum += gr[k] * xr[k];
-            out[col[p]] = sum;
-        }
+        for (int32_t p = crow[r]; p < end; p++) out[col[p]] = NAME(dot)(g + r * ldg, x + (int64_t)col[p] * ldx, width);
+    }
+}
+
+/* val[p] = sum over k < width of g[r, k] * x[col[p], k] for every entry p of row r: the same, for a pattern whose
+ * gradient is its values (a DAN's edges). */
+void NAME(sddmm_values)(int64_t rows, int64_t width, const int32_t *crow, const int32_t *col, const T *g, int64_t ldg,
+                        const T *x, int64_t ldx, T *val) {
+    for (int64_t r = 0; r < rows; r++) {
+        const int32_t end = crow[r + 1];
+        for (int32_t p = crow[r]; p < end; p++) val[p] = NAME(dot)(g + r * ldg, x + (int64_t)col[p] * ldx, width);
     }
 }
 
