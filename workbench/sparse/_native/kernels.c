@@ -136,4 +136,4 @@ void mask_bits_f64(int64_t n, const double *src, const uint8_t *bits, double *ds
 }
 
 /* The version of this file's interface; native.py checks it after loading. */
-int workbench_kernels_version(void) { return 6; }
+int workbench_kernels_version(void) { return 7; }
