@@ -20,6 +20,7 @@ def products(request):
     yield request.param
     native.set_enabled(previous)
 
+
 ACTIVATIONS = {
     "relu": nn.ReLU(),
     "leaky_relu": nn.LeakyReLU(),
@@ -219,3 +220,17 @@ def test_copies_and_pickles_of_a_model_gather_their_own_plan():
     torch.save(model, buffer)
     buffer.seek(0)
     torch.testing.assert_close(torch.load(buffer, weights_only=False)(x), expected)
+
+
+def test_the_output_layer_on_the_sinks_columns_equals_its_own_forward_pass():
+    """The fused pass feeds the output layer [S, B] and computes bias + W @ sinks: the same values and gradients
+    as the layer's own forward pass on [B, S], with a pruned output mask too; a hook on it still runs."""
+    model = _model(nx.watts_strogatz_graph(300, 4, 0.3, seed=5))
+    model.output_layer.mask = (
+        torch.rand(model.output_layer.mask.shape, generator=torch.Generator().manual_seed(3)) < 0.5
+    )
+    _assert_fused_equals_blocks(model, torch.randn(9, 5))
+    seen = []
+    model.output_layer.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    _assert_fused_equals_blocks(model, torch.randn(4, 5))
+    assert seen and all(shape[0] == 4 for shape in seen)  # called with [B, S], as the blocks path calls it

@@ -92,6 +92,20 @@ def dan_parameter_count(structure: nx.Graph, size_input: int, size_output: int, 
     return size_input * sources + n + edges + sinks * size_output + size_output + norms
 
 
+def _linear_on_columns(layer: MaskedLinearLayer, columns: torch.Tensor) -> torch.Tensor:
+    """``layer(columns.t())`` for ``columns`` of shape ``[in, B]``, computed as ``bias + W @ columns``.
+
+    Torch's matrix product of the transposed view is many times slower for a wide
+    layer (a million-edge DAN's 66,201 sinks to 10 outputs: 49 ms against 2.8 ms a
+    forward pass). A layer with hooks or its own ``forward`` is called as it is.
+    """
+    if layer._forward_hooks or layer._forward_pre_hooks or type(layer).forward is not MaskedLinearLayer.forward:
+        return layer(columns.t())
+    weight = layer.masked_weight()  # [out, in]: the weight itself when every connection is on
+    out = torch.mm(weight, columns) if layer.bias is None else torch.addmm(layer.bias.unsqueeze(1), weight, columns)
+    return out.t()
+
+
 class MaskedDeepDAN(MaskableModule):
     """A masked network shaped by any directed acyclic graph.
 
@@ -208,7 +222,7 @@ class MaskedDeepDAN(MaskableModule):
             masks = torch.cat([b._buffers["mask"] for b in blocks]) if blocks else first.new_zeros(0, dtype=torch.bool)
             params = [b._parameters["weight"] for b in blocks] + [b._parameters["bias"] for b in blocks]
             sinks = DagPropagation.apply(first.t(), self._plan(), activation, masks, *params)  # [S, B]
-            out = self.output_layer(sinks.t())  # [B, out]
+            out = _linear_on_columns(self.output_layer, sinks)  # [B, out]
         else:
             out = self._forward_blocks(first)
         return out[0] if unbatched else out

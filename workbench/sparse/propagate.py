@@ -291,7 +291,7 @@ class _CompiledSteps:
     spmm: object
     spmm_t: object
     sddmm_values: object
-    forward: list[tuple]  # (rows, crow, col, values, out address, rows view) per generation
+    forward: list[tuple]  # (rows, crow, col, values, out address, bias address, rows view) per generation
     backward: list[tuple]  # (rows, crow, col, values, gradient rows address) per generation
 
     @staticmethod
@@ -301,10 +301,11 @@ class _CompiledSteps:
             return None
         size, batch = space.h.element_size(), space.batch
         h, grad, values = space.h.data_ptr(), space.grad.data_ptr(), space.values.data_ptr()
+        bias, sources = space.bias.data_ptr(), plan.bounds[1]  # bias: [N - n_0, 1], the hidden rows' biases
         forward, backward = [], []
         for g, (_, _, rows) in zip(plan.generations, space.forward_steps, strict=True):
             common = (g.stop - g.start, g.crow.data_ptr(), g.col.data_ptr(), values + g.first * size)
-            forward.append((*common, h + g.start * batch * size, rows))
+            forward.append((*common, h + g.start * batch * size, bias + (g.start - sources) * size, rows))
             backward.append((*common, grad + g.start * batch * size))
         return _CompiledSteps(spmm, spmm_t, sddmm, forward, backward)
 
@@ -331,12 +332,13 @@ class DagPropagation(torch.autograd.Function):
         if count:
             torch.where(masks, torch.cat(weights, out=space.weights), space.zero, out=space.values)  # [E] masked
             torch.cat(biases, out=space.bias.view(-1))
-            h[plan.bounds[1] :].copy_(space.bias)  # [N - n_0, B]: every hidden row starts at its bias
+            if space.compiled is None:
+                h[plan.bounds[1] :].copy_(space.bias)  # [N - n_0, B]: every hidden row starts at its bias
         compiled: _CompiledSteps | None = space.compiled
         if compiled is not None:
             batch, h_address = space.batch, h.data_ptr()
-            for n_g, crow, col, values, out, rows in compiled.forward:
-                compiled.spmm(n_g, batch, crow, col, values, None, 0, h_address, batch, None, out, batch, 1, AHEAD)
+            for n_g, crow, col, values, out, bias, rows in compiled.forward:  # each row: its bias + its edges
+                compiled.spmm(n_g, batch, crow, col, values, None, 0, h_address, batch, bias, out, batch, 0, AHEAD)
                 activation.forward_(rows)
         for matrix, inputs, rows in space.forward_steps if compiled is None else ():
             rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
