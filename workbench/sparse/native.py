@@ -51,17 +51,17 @@ __all__ = [
 ]
 
 _SOURCES = (Path(__file__).with_name("_native") / "kernels.c", Path(__file__).with_name("_native") / "kernels.h")
-_VERSION = 7  # workbench_kernels_version() of the C source this module calls
+_VERSION = 8  # workbench_kernels_version() of the C source this module calls
 _lock = threading.Lock()
 _layer_kernels: dict = {}  # dtype -> what layer_kernels returns, once the library is built
 _state: dict = {"built": False, "lib": None, "why": None, "enabled": os.environ.get("WORKBENCH_NATIVE", "1") != "0"}
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {
-    "spmm": [_I, _I, _P, _P, _P, _P, _I, _P, _I, _P, _P, _I, ctypes.c_int, _I],
+    "spmm": [_I, _I, _P, _P, _P, _P, _I, _P, _I, _P, _P, _I, ctypes.c_int, ctypes.c_int, _I],
     "spmm_t": [_I, _I, _I, _P, _P, _P, _P, _I, _P, _I, _I],
     "sddmm": [_I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _I, _I],
-    "sddmm_values": [_I, _I, _P, _P, _P, _I, _P, _I, _P, _I],
+    "sddmm_values": [_I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _I],
     "transpose": [_I, _I, _P, _I, _P, _I],
     "mask_bits": [_I, _P, _P, _P],
     "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I, ctypes.c_int],
@@ -257,6 +257,7 @@ def _self_test(lib: ctypes.CDLL) -> bool:
             y.data_ptr(),
             70,
             0,
+            0,
             2,
         )
         getattr(lib, f"spmm_t_{name}")(
@@ -265,9 +266,19 @@ def _self_test(lib: ctypes.CDLL) -> bool:
         getattr(lib, f"sddmm_{name}")(
             5, 7, 70, crow.data_ptr(), col.data_ptr(), g.data_ptr(), 70, x.data_ptr(), 70, grad.data_ptr(), 7, 2
         )
-        kept = torch.empty(rows.numel(), dtype=dtype)
+        kept, sums = torch.empty(rows.numel(), dtype=dtype), torch.empty(5, dtype=dtype)
         getattr(lib, f"sddmm_values_{name}")(
-            5, 70, crow.data_ptr(), col.data_ptr(), g.data_ptr(), 70, x.data_ptr(), 70, kept.data_ptr(), 2
+            5,
+            70,
+            crow.data_ptr(),
+            col.data_ptr(),
+            g.data_ptr(),
+            70,
+            x.data_ptr(),
+            70,
+            kept.data_ptr(),
+            sums.data_ptr(),
+            2,
         )
         turned = torch.empty(70, 7, dtype=dtype)
         getattr(lib, f"transpose_{name}")(7, 70, x.data_ptr(), 70, turned.data_ptr(), 7)
@@ -284,6 +295,7 @@ def _self_test(lib: ctypes.CDLL) -> bool:
             and torch.allclose(xt, masked.t() @ g, atol=tolerance)
             and torch.allclose(grad, (g @ x.t()) * mask, atol=tolerance)
             and torch.allclose(kept, (g @ x.t())[mask], atol=tolerance)
+            and torch.allclose(sums, g.sum(1), atol=tolerance)
         ):
             return False
     return True

@@ -337,9 +337,13 @@ class DagPropagation(torch.autograd.Function):
         compiled: _CompiledSteps | None = space.compiled
         if compiled is not None:
             batch, h_address = space.batch, h.data_ptr()
+            relu = int(activation.name == "relu")  # inside the kernel, as each row is stored
             for n_g, crow, col, values, out, bias, rows in compiled.forward:  # each row: its bias + its edges
-                compiled.spmm(n_g, batch, crow, col, values, None, 0, h_address, batch, bias, out, batch, 0, AHEAD)
-                activation.forward_(rows)
+                compiled.spmm(
+                    n_g, batch, crow, col, values, None, 0, h_address, batch, bias, out, batch, 0, relu, AHEAD
+                )
+                if not relu:
+                    activation.forward_(rows)
         for matrix, inputs, rows in space.forward_steps if compiled is None else ():
             rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
             activation.forward_(rows)
@@ -376,19 +380,27 @@ class DagPropagation(torch.autograd.Function):
                 grad.index_add_(0, sources_g, torch.mm(matrix_t, rows, out=target))  # [U_g, B] into the sources
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
-        if count and any(ctx.needs_input_grad[4 : 4 + count]):
-            if compiled is not None:
+        need_weights, need_biases = (
+            count and any(ctx.needs_input_grad[4 : 4 + count]),
+            count and any(ctx.needs_input_grad[4 + count :]),
+        )
+        sums = None
+        if need_weights:
+            if compiled is not None:  # the bias gradients (row sums) come with it
+                sums = grad.new_empty(plan.bounds[-1] - sources) if need_biases else None
                 compiled.sddmm_values(
                     plan.bounds[-1] - sources, space.batch, plan.crow.data_ptr(), plan.col.data_ptr(),
-                    grad[sources:].data_ptr(), space.batch, h.data_ptr(), space.batch, space.products.data_ptr(), AHEAD,
+                    grad[sources:].data_ptr(), space.batch, h.data_ptr(), space.batch, space.products.data_ptr(),
+                    None if sums is None else sums.data_ptr(), AHEAD,
                 )  # fmt: skip
                 torch.autograd.graph.increment_version(space.products)
             else:
                 space.products.zero_()  # sampled_addmm scales what is there by beta = 0
                 torch.sparse.sampled_addmm(space.pattern, grad[sources:], h.t(), beta=0.0, out=space.pattern)
             grad_weights = list(torch.where(masks, space.products, 0.0).split(plan.edge_sizes))
-        if count and any(ctx.needs_input_grad[4 + count :]):
-            grad_biases = list(grad[sources:].sum(1).split(_sizes(plan.bounds[1:])))
+        if need_biases:
+            sums = grad[sources:].sum(1) if sums is None else sums
+            grad_biases = list(sums.split(_sizes(plan.bounds[1:])))
         grad_first = grad[:sources].clone()  # the workspace is reused: hand out a copy
         space.give_back()
         return grad_first, None, None, None, *grad_weights, *grad_biases

@@ -85,21 +85,25 @@ void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, d
 
 #define T float
 #define V vf32
+#define VI vi32
 #define LANES 8
 #define NAME(x) x##_f32
 #include "kernels.h"
 #undef T
 #undef V
+#undef VI
 #undef LANES
 #undef NAME
 
 #define T double
 #define V vf64
+#define VI vi64
 #define LANES 4
 #define NAME(x) x##_f64
 #include "kernels.h"
 #undef T
 #undef V
+#undef VI
 #undef LANES
 #undef NAME
 
@@ -136,4 +140,4 @@ void mask_bits_f64(int64_t n, const double *src, const uint8_t *bits, double *ds
 }
 
 /* The version of this file's interface; native.py checks it after loading. */
-int workbench_kernels_version(void) { return 7; }
+int workbench_kernels_version(void) { return 8; }

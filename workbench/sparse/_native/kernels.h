@@ -1,4 +1,5 @@
-/* The kernels for one element type T, included by kernels.c with T, V (a vector of LANES T), LANES and NAME(x). */
+/* The kernels for one element type T, included by kernels.c with T, V (a vector of LANES T), VI (integers of T's
+ * size in V's shape), LANES and NAME(x). */
 
 static inline V NAME(load)(const T *p) { V v; memcpy(&v, p, sizeof v); return v; }
 static inline void NAME(store)(T *p, V v) { memcpy(p, &v, sizeof v); }
@@ -16,12 +17,14 @@ static inline V NAME(splat)(T s) { return (V){0} + s; }
     for (int64_t line = 0; line < (n); line += 64 / (int64_t)sizeof(T)) __builtin_prefetch((p) + line, (write))
 #define EIGHT(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7)
 
-/* y[r, :width] = (accumulate ? y[r, :width] : bias ? bias[r] : 0) + sum over p of value[p] * x[col[p], :width].
+/* y[r, :width] = (accumulate ? y[r, :width] : bias ? bias[r] : 0) + sum over p of value[p] * x[col[p], :width],
+ * then ReLU when relu is set (NaN stays NaN).
  *
  * The values: with w, the kept weights are read from the dense w[r * ldw + col[p]] (a gather while the product
  * runs) and, when val is given too, written to val[p] for later use; without w they are val[p]. */
 void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t *col, T *val, const T *w,
-                int64_t ldw, const T *x, int64_t ldx, const T *bias, T *y, int64_t ldy, int accumulate, int64_t ahead) {
+                int64_t ldw, const T *x, int64_t ldx, const T *bias, T *y, int64_t ldy, int accumulate, int relu,
+                int64_t ahead) {
     const int32_t last = crow[rows];
     for (int64_t s = 0; s < width; s += STRIP) {
         const int from_w = w && (s == 0 || !val); /* later strips read what the first one gathered */
@@ -48,6 +51,10 @@ void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t 
 #define FMA(i) a##i += v * NAME(load)(xr + i * LANES);
                     EIGHT(FMA)
                 }
+#define RECTIFY(i) a##i = (V)((VI)a##i & ~(a##i < 0)); /* all bits cleared where negative; NaN kept */
+                if (relu) {
+                    EIGHT(RECTIFY)
+                }
 #define STORE(i) NAME(store)(yr + i * LANES, a##i);
                 EIGHT(STORE)
             } else {
@@ -64,7 +71,7 @@ void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t 
                     const T *xr = x + (int64_t)col[p] * ldx + s;
                     for (int64_t k = 0; k < n; k++) acc[k] += value * xr[k];
                 }
-                for (int64_t k = 0; k < n; k++) yr[k] = acc[k];
+                for (int64_t k = 0; k < n; k++) yr[k] = relu && acc[k] < 0 ? 0 : acc[k];
             }
         }
     }
@@ -120,6 +127,18 @@ static inline T NAME(dot)(const T *a, const T *b, int64_t width) {
     return sum;
 }
 
+/* The sum of a[:width], in vector lanes (a sequential sum would wait on every addition). */
+static inline T NAME(total)(const T *a, int64_t width) {
+    const int64_t whole = width / LANES * LANES;
+    V acc = NAME(splat)(0);
+    int64_t k = 0;
+    for (; k < whole; k += LANES) acc += NAME(load)(a + k);
+    T sum = 0;
+    for (int i = 0; i < LANES; i++) sum += acc[i];
+    for (; k < width; k++) sum += a[k];
+    return sum;
+}
+
 /* grad[r, :cols] = 0, then grad[r, col[p]] = sum over k < width of g[r, k] * x[col[p], k] at every kept position:
  * a pattern's weight gradient, written whole into the dense gradient (masked positions zero). */
 void NAME(sddmm)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow, const int32_t *col, const T *g,
@@ -137,11 +156,13 @@ void NAME(sddmm)(int64_t rows, int64_t cols, int64_t width, const int32_t *crow,
 }
 
 /* val[p] = sum over k < width of g[r, k] * x[col[p], k] for every entry p of row r: the same, for a pattern whose
- * gradient is its values (a DAN's edges). */
+ * gradient is its values (a DAN's edges); and, when sums is given, sums[r] = the sum of g[r, :width] (the rows'
+ * bias gradients), while the row is in cache. */
 void NAME(sddmm_values)(int64_t rows, int64_t width, const int32_t *crow, const int32_t *col, const T *g, int64_t ldg,
-                        const T *x, int64_t ldx, T *val, int64_t ahead) {
+                        const T *x, int64_t ldx, T *val, T *sums, int64_t ahead) {
     const int32_t last = crow[rows];
     for (int64_t r = 0; r < rows; r++) {
+        if (sums) sums[r] = NAME(total)(g + r * ldg, width);
         const int32_t end = crow[r + 1];
         for (int32_t p = crow[r]; p < end; p++) {
             if (ahead && p + ahead < last) PREFETCH_ROW(x + (int64_t)col[p + ahead] * ldx, width, 0);
@@ -191,7 +212,7 @@ int NAME(linear)(int64_t batch, int64_t n_in, int64_t n_out, int64_t nblocks, co
         const int64_t first = block[0], start = block[2];
         NAME(spmm)(n_out, batch, (const int32_t *)(intptr_t)block[3], (const int32_t *)(intptr_t)block[4],
                    val ? val + start : 0, w + first, ldw, in_t + first * ld_in, ld_in, b == 0 ? bias : 0, y_t, ld_out,
-                   b != 0, 8);
+                   b != 0, 0, 8);
     }
     if (flags & RELU) {
         for (int64_t r = 0; r < n_out; r++) {
@@ -238,5 +259,6 @@ int NAME(linear_backward)(int64_t batch, int64_t n_in, int64_t n_out, int64_t nb
 #undef DECLARE
 #undef FMA
 #undef STORE
+#undef RECTIFY
 #undef ROW
 #undef ADD
