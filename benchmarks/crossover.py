@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from workbench.sparse import MaskedLinearLayer, kernels  # noqa: E402
+from workbench.sparse import MaskedLinearLayer, kernels, native  # noqa: E402
 
 SIZES = [(100, 10), (300, 100), (784, 300), (784, 1000), (4096, 4096)]  # (in, out): LeNet-300-100, the table's two
 DENSITIES = [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01]
@@ -94,12 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=64, help="rows of the input (the crossover moves with it)")
+    parser.add_argument("--torch", action="store_true", help="torch's sparse products instead of the compiled ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    native.set_enabled(not args.torch)
     sizes = [(24, 16), (40, 40)] if args.quick else SIZES
     densities = [0.5, 0.1] if args.quick else DENSITIES
     repeats = 2 if args.quick else args.repeats
-    print(f"sparse kernel time / dense kernel time, batch 64, one thread, median of {repeats} interleaved samples")
+    print(
+        f"sparse kernel time / dense kernel time, batch {args.batch}, one thread, median of {repeats} interleaved"
+        f" samples; sparse products: {native.status()}"
+    )
     print("(< 1: the sparse kernel is faster; train = forward + backward, infer = forward under no_grad)\n")
     header = ["density"] + [f"{n_in}x{n_out} {kind}" for n_in, n_out in sizes for kind in ("train", "infer")]
     print("| " + " | ".join(header) + " |")
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for density in densities:
         cells = [f"{density:.2f}"]
         for n_in, n_out in sizes:
-            result = measure(n_in, n_out, density, 64, repeats)
+            result = measure(n_in, n_out, density, args.batch, repeats)
             for kind in ("train", "infer"):
                 cells.append(f"{result[kind]:.2f}")
                 best = crossover.setdefault((n_in, n_out), {})
@@ -119,10 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     for (n_in, n_out), best in crossover.items():
         shown = ", ".join(f"{kind} below {best[kind]:.2f}" for kind in ("train", "infer") if kind in best) or "never"
         print(f"{n_in}x{n_out}: the sparse kernel is faster at densities {shown} (highest density measured)")
-    print(
-        f"\nlibrary defaults (training, inference): {kernels.SPARSE_THRESHOLD} from {kernels.SPARSE_MIN_WEIGHTS:,}"
-        f" weights, {kernels.SPARSE_THRESHOLD_LARGE} from {kernels.SPARSE_LARGE_WEIGHTS:,}; load {os.getloadavg()}"
-    )
+    compiled = native.available()
+    chosen = [
+        kernels.sparse_threshold(n_in * n_out, training=mode == "train", batch=args.batch, compiled=compiled)
+        for n_in, n_out in sizes
+        for mode in ("train", "infer")
+    ]
+    print(f"\nthe library's thresholds at this batch: {dict(zip(header[1:], chosen, strict=True))}")
+    print(f"load {os.getloadavg()}")
     return 0
 
 
