@@ -1,14 +1,17 @@
 """Compiled kernels for the sparse products, built from C source on first use.
 
-The sparse kernel of :class:`~workbench.sparse.MaskedLinearLayer` runs its
-products on three small C loops (``_native/kernels.h``): a CSR matrix times
-a dense one, the same transposed, and the weight gradient at the kept
-positions written into the dense gradient; and its transposes of the batch
-on a fourth (tiles turned in registers, 2-5x faster than numpy's or torch's
-copies). On the benchmark machine they run 2-3x faster than torch's MKL
-sparse products for a batch of 64 (see benchmarks/RESULTS.md), mainly because
-they keep a strip of 64 batch columns in registers across a row's kept
-weights and gather the kept weights while they multiply.
+The sparse kernel of :class:`~workbench.sparse.MaskedLinearLayer` and the
+fused DAN pass run their products on small C loops (``_native/kernels.h``):
+a CSR matrix times a dense one, the same transposed (scattered), and the
+weight gradient at the kept positions (written into the dense gradient, or
+as a DAN's edge values); around them, transposes of the batch (tiles turned
+in registers, 2-5x faster than numpy's or torch's copies) and one call per
+layer pass. The dense masked kernel multiplies by the mask packed one bit
+per weight. On the benchmark machine the products run 2-3x faster than
+torch's MKL sparse products for a batch of 64 (see benchmarks/RESULTS.md),
+mainly because they keep a strip of 64 batch columns in registers across a
+row's kept weights, gather the kept weights while they multiply, and
+prefetch the rows the column indices point at.
 
 The library is compiled once per machine with the system's C compiler
 (``$CC``, else ``cc``) and ``-O3 -march=native`` into a cache folder

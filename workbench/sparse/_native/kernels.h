@@ -17,6 +17,15 @@ static inline V NAME(splat)(T s) { return (V){0} + s; }
     for (int64_t line = 0; line < (n); line += 64 / (int64_t)sizeof(T)) __builtin_prefetch((p) + line, (write))
 #define EIGHT(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7)
 
+/* Entry p's kept weight: read from the dense row wr (and written to val[p] when val is given) when from_w, else
+ * val[p]. */
+static inline T NAME(kept)(int from_w, const T *wr, T *val, const int32_t *col, int32_t p) {
+    if (!from_w) return val[p];
+    const T value = wr[col[p]];
+    if (val) val[p] = value;
+    return value;
+}
+
 /* y[r, :width] = (accumulate ? y[r, :width] : bias ? bias[r] : 0) + sum over p of value[p] * x[col[p], :width],
  * then ReLU when relu is set (NaN stays NaN).
  *
@@ -38,14 +47,7 @@ void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t 
 #define DECLARE(i) V a##i = accumulate ? NAME(load)(yr + i * LANES) : NAME(splat)(start);
                 EIGHT(DECLARE)
                 for (int32_t p = crow[r]; p < end; p++) {
-                    T value;
-                    if (from_w) {
-                        value = wr[col[p]];
-                        if (val) val[p] = value;
-                    } else {
-                        value = val[p];
-                    }
-                    const V v = NAME(splat)(value);
+                    const V v = NAME(splat)(NAME(kept)(from_w, wr, val, col, p));
                     const T *xr = x + (int64_t)col[p] * ldx + s;
                     if (ahead && p + ahead < last) PREFETCH_ROW(x + (int64_t)col[p + ahead] * ldx + s, STRIP, 0);
 #define FMA(i) a##i += v * NAME(load)(xr + i * LANES);
@@ -61,13 +63,7 @@ void NAME(spmm)(int64_t rows, int64_t width, const int32_t *crow, const int32_t 
                 T acc[STRIP];
                 for (int64_t k = 0; k < n; k++) acc[k] = accumulate ? yr[k] : start;
                 for (int32_t p = crow[r]; p < end; p++) {
-                    T value;
-                    if (from_w) {
-                        value = wr[col[p]];
-                        if (val) val[p] = value;
-                    } else {
-                        value = val[p];
-                    }
+                    const T value = NAME(kept)(from_w, wr, val, col, p);
                     const T *xr = x + (int64_t)col[p] * ldx + s;
                     for (int64_t k = 0; k < n; k++) acc[k] += value * xr[k];
                 }
