@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils import prune
 
-from workbench.sparse import MaskedDeepFFN, MaskedLinearLayer, kernels, native, pattern
+from workbench.sparse import MaskedDeepFFN, MaskedLinearLayer, buffers, kernels, native, pattern
 from workbench.sparse.kernels import SparseMaskedLinear, sparse_pattern
 
 PATHS = ["compiled", "torch"]
@@ -369,7 +369,7 @@ def test_optimizers_keep_masked_weights_zero_on_the_sparse_kernel(small_sparse, 
 def test_large_gradients_reuse_their_memory_only_once_every_tensor_let_it_go(small_sparse, sparse):
     layer = _sparse_layer(1100, 1000, 0.01 if sparse else 0.5)  # 4.4 MB of float32 weights: pooled
     layer.sparse_threshold = 1.0 if sparse else 0.0
-    assert layer.weight.numel() * 4 >= kernels._POOL_BYTES
+    assert layer.weight.numel() * 4 >= buffers.POOL_BYTES
     xs = [torch.randn(3, 1100) for _ in range(4)]
 
     _assert_matches_definition(layer, xs[0])

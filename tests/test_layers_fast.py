@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.sparse import MaskedLinearLayer, kernels
+from workbench.sparse import MaskedLinearLayer, buffers, kernels
 
 
 def _reference(layer, x):
@@ -58,7 +58,7 @@ BIG = 1024
 def _big_layer(seed=0):
     torch.manual_seed(seed)
     layer = MaskedLinearLayer(BIG, BIG)
-    assert layer.weight.numel() * 4 >= max(kernels._POOL_BYTES, kernels._SMALL_BYTES)
+    assert layer.weight.numel() * 4 >= max(buffers.POOL_BYTES, kernels._SMALL_BYTES)
     layer.mask = torch.rand(BIG, BIG) > 0.5
     return layer
 

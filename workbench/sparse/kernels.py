@@ -18,7 +18,7 @@ layer caches until the mask changes:
   written into the dense gradient, zero elsewhere.
 
 Both masked kernels write a large weight gradient into memory the layer
-keeps once the previous step's gradient has been let go (:class:`_GradBuffer`):
+keeps once the previous step's gradient has been let go (:class:`~workbench.sparse.buffers.GradBuffer`):
 fresh memory that large faults in page by page on every step.
 
 All three compute the same values up to the order of floating-point sums;
@@ -29,8 +29,6 @@ sparse kernels give first derivatives only (``create_graph=True`` raises).
 from __future__ import annotations
 
 import functools
-import math
-import sys
 
 import numpy as np
 import torch
@@ -38,6 +36,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from workbench.sparse import native
+from workbench.sparse.buffers import GradBuffer, Lease, Scratch, layer_slot
 from workbench.sparse.pattern import BATCH_CHUNK, SparsePattern, sparse_pattern
 
 __all__ = [
@@ -84,14 +83,6 @@ SPARSE_LARGE_WEIGHTS = 1 << 22
 FALLBACK_THRESHOLD = (0.08, 0.12)
 FALLBACK_THRESHOLD_LARGE = (0.15, 0.25)
 FALLBACK_MIN_WEIGHTS = 1 << 15
-#: Weight gradients of at least this many bytes are written into a buffer the
-#: layer keeps (:class:`_GradBuffer`) whenever the previous step's gradient has
-#: been let go. A fresh tensor that large is mapped from the OS on every step
-#: and each of its pages faults on first write: on the benchmark machine a
-#: 4096x4096 layer at 90% pruned took 138 ms a training step with the buffer
-#: and 181 ms without (interleaved medians). Smaller ones come from the heap,
-#: already mapped.
-_POOL_BYTES = 1 << 22
 #: Layers whose weight is smaller train on autograd's own ``F.linear(x, weight * factor, bias)``: the Python
 #: function's fixed cost (about 0.1 ms a step) outweighs what :class:`DenseMaskedLinear` saves. Measured on
 #: the benchmark machine, fwd+bwd at batch 64, half the mask off: 8x8 160 us against 215 us, 300x100 330 us
@@ -245,100 +236,13 @@ def sparse_threshold(
     return train_below if training else infer_below
 
 
-class _GradBuffer:
-    """Memory for a layer's weight gradient, reused once the last gradient written there is let go.
-
-    The gradient a backward pass returns becomes the parameter's ``.grad`` (or is
-    added into it and dropped), so the layer cannot know when it may write there
-    again; the buffer asks its reference count. The memory is a numpy array,
-    and every tensor made from it (and every view of those) keeps one reference
-    to it: when only the buffer refers to it, no tensor uses it any more. While
-    a gradient is held elsewhere (``.grad`` kept, or a reference to it), the
-    next one gets fresh memory, which the buffer keeps from then on.
-    """
-
-    __slots__ = ("array", "free")
-
-    def __init__(self) -> None:
-        self.array: np.ndarray | None = None
-        self.free = 0  # the array's reference count when no tensor uses it, measured when it was made
-
-    def _in_use(self) -> bool:
-        return sys.getrefcount(self.array) != self.free
-
-    def take(self, shape: torch.Size, like: torch.Tensor, *, zero: bool) -> torch.Tensor:
-        """An uninitialised (or, with ``zero``, zero) tensor of ``shape`` with ``like``'s dtype and device."""
-        size = like.element_size() * math.prod(shape)
-        if like.device.type != "cpu" or like.dtype not in _SPARSE_DTYPES or size < _POOL_BYTES:
-            return like.new_zeros(shape) if zero else like.new_empty(shape)
-        dtype = np.dtype(np.float32 if like.dtype == torch.float32 else np.float64)
-        if self.array is None or self.array.shape != tuple(shape) or self.array.dtype != dtype or self._in_use():
-            self.array = np.zeros(tuple(shape), dtype=dtype)  # calloc: zero pages, no pass of writes
-            self.free = sys.getrefcount(self.array)
-            return torch.from_numpy(self.array)
-        tensor = torch.from_numpy(self.array)
-        return tensor.zero_() if zero else tensor
-
-    def __deepcopy__(self, memo) -> _GradBuffer:
-        return _GradBuffer()  # a copied layer starts with its own
-
-
-class _Lease:
-    """Gives a lent buffer back when the autograd graph holding it is freed (``__del__``)."""
-
-    __slots__ = ("give_back",)
-
-    def __init__(self, give_back) -> None:
-        self.give_back = give_back
-
-    def __del__(self) -> None:
-        self.give_back()
-
-
-class _Scratch:
-    """A tensor for a layer's masked weight, reused by one forward pass (and its backward) at a time.
-
-    A fresh weight-sized tensor per step costs page faults that can take as long
-    as the product itself on large layers. The tensor is lent by :meth:`borrow`
-    and given back when the backward pass has used it, or when the graph that
-    holds it is freed; while it is lent, another forward pass gets a fresh
-    tensor. Autograd's version check still guards it: a second backward through
-    a retained graph after a later forward pass has reused it raises instead
-    of computing with changed values.
-    """
-
-    __slots__ = ("lent", "tensor", "ticket")
-
-    def __init__(self) -> None:
-        self.tensor: torch.Tensor | None = None
-        self.ticket = 0
-        self.lent = False
-
-    def borrow(self, like: torch.Tensor) -> tuple[torch.Tensor | None, int]:
-        if self.lent:
-            return None, 0
-        tensor = self.tensor
-        if tensor is None or tensor.shape != like.shape or tensor.dtype != like.dtype or tensor.device != like.device:
-            self.tensor = torch.empty(like.shape, dtype=like.dtype, device=like.device)
-        self.ticket += 1
-        self.lent = True
-        return self.tensor, self.ticket
-
-    def give_back(self, ticket: int) -> None:
-        if self.lent and self.ticket == ticket:
-            self.lent = False
-
-    def __deepcopy__(self, memo) -> _Scratch:
-        return _Scratch()  # a copied layer starts with its own, unlent
-
-
 class DenseMaskedLinear(torch.autograd.Function):
     """``F.linear(x, weight * mask, bias)`` whose weight gradient is masked in place (by a :class:`_Masker`).
 
     Autograd's own ``weight * factor`` would allocate the weight gradient twice
     (the product's and the masked copy) and the masked weight once per step;
     this masks the gradient from the matrix product where it lies and writes
-    the masked weight into the layer's :class:`_Scratch`. First derivatives only.
+    the masked weight into the layer's :class:`~workbench.sparse.buffers.Scratch`. First derivatives only.
     """
 
     @staticmethod
@@ -348,7 +252,7 @@ class DenseMaskedLinear(torch.autograd.Function):
         ctx.grads, ctx.masker = grads, masker
         if out is not None:
             ctx.scratch, ctx.ticket = scratch, ticket
-            ctx.lease = _Lease(functools.partial(scratch.give_back, ticket))  # freed with the graph
+            ctx.lease = Lease(functools.partial(scratch.give_back, ticket))  # freed with the graph
         return F.linear(x, masked, bias)
 
     @staticmethod
@@ -375,7 +279,7 @@ class SparseMaskedLinear(torch.autograd.Function):
     ``apply(x, weight, bias, pattern, grads)`` with ``x`` of shape ``[M, in]``:
     the products of :meth:`SparsePattern.linear` and
     :meth:`SparsePattern.linear_backward`, the weight gradient written into
-    the layer's :class:`_GradBuffer`. First derivatives only.
+    the layer's :class:`~workbench.sparse.buffers.GradBuffer`. First derivatives only.
     """
 
     @staticmethod
@@ -400,15 +304,6 @@ class SparseMaskedLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None
 
 
-def _layer_slot(layer, name: str, make):
-    """The object a layer keeps for its kernels under ``name`` (a plain attribute, not module state),
-    made by ``make()`` on first use."""
-    kept = layer.__dict__.get(name)
-    if kept is None:
-        kept = layer.__dict__[name] = make()
-    return kept
-
-
 def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) -> torch.Tensor:
     """``F.linear(x, layer.weight * mask, layer.bias)`` on the kernel ``state`` calls for.
 
@@ -426,7 +321,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
     if state.use_sparse(weight, layer.sparse_threshold, training=grad, batch=rows.shape[0]):
         pattern = state.pattern(mask)
         if grad:
-            grads = _layer_slot(layer, "_grads", _GradBuffer)
+            grads = layer_slot(layer, "_grads", GradBuffer)
             out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
         else:  # inference: nothing that needs a gradient takes part, so no graph
             out = pattern.linear(rows, weight, bias)[0]
@@ -436,10 +331,10 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
         # DenseMaskedLinear saves (fresh weight-sized tensors) costs little at this size
         return F.linear(x, weight * state.factor(mask, weight.dtype), bias)
     masker = state.masker(mask, weight.dtype)
-    scratch = _layer_slot(layer, "_scratch", _Scratch)
+    scratch = layer_slot(layer, "_scratch", Scratch)
     out, ticket = scratch.borrow(weight)
     if grad:
-        grads = _layer_slot(layer, "_grads", _GradBuffer)
+        grads = layer_slot(layer, "_grads", GradBuffer)
         return DenseMaskedLinear.apply(x, weight, bias, masker, out, scratch, ticket, grads)
     try:
         return F.linear(x, masker.apply(weight, out), bias)

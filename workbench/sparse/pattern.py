@@ -22,7 +22,7 @@ import torch
 
 from workbench.sparse import native
 
-__all__ = ["BATCH_CHUNK", "BLOCK", "SparsePattern", "kept_values", "sparse_pattern", "transposed"]
+__all__ = ["BATCH_CHUNK", "BLOCK", "SparsePattern", "csr_tensor", "kept_values", "sparse_pattern", "transposed"]
 
 #: Width of the column blocks of :class:`SparsePattern` (and height of the row
 #: blocks of its transpose): 1024 columns of a batch of 64 float32 inputs is
@@ -42,7 +42,8 @@ with warnings.catch_warnings():
     torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(1), (1, 1), check_invariants=False)
 
 
-def _csr(crow, col, values, shape) -> torch.Tensor:
+def csr_tensor(crow, col, values, shape) -> torch.Tensor:
+    """A CSR tensor of indices built here, so valid by construction (torch's invariant checks skipped)."""
     return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
@@ -251,7 +252,7 @@ class SparsePattern:
         for first, last, start, stop, crow, col in self.blocks:
             if start == stop:
                 continue
-            block = _csr(crow, col, values[start:stop], (n_out, last - first))
+            block = csr_tensor(crow, col, values[start:stop], (n_out, last - first))
             if out is None:
                 part = dense[first:last]
                 out = torch.mm(block, part) if bias is None else torch.addmm(bias.unsqueeze(1), block, part)
@@ -291,7 +292,7 @@ class SparsePattern:
         values_t = values.index_select(0, perm_t)
         out = None
         for first, last, start, stop, crow, col in blocks_t:
-            block = _csr(crow, col, values_t[start:stop], (n_in, last - first))
+            block = csr_tensor(crow, col, values_t[start:stop], (n_in, last - first))
             out = torch.mm(block, dense[first:last]) if out is None else out.addmm_(block, dense[first:last])
         return out if out is not None else dense.new_zeros(n_in, dense.shape[1])
 
@@ -307,7 +308,7 @@ class SparsePattern:
         for first, last, start, stop, crow, col in self.blocks:
             if start == stop:
                 continue
-            part = _csr(crow, col, kept[start:stop], (n_out, last - first))
+            part = csr_tensor(crow, col, kept[start:stop], (n_out, last - first))
             torch.sparse.sampled_addmm(part, left, right_t[first:last].t(), beta=beta, out=part)
         return kept
 

@@ -35,7 +35,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from workbench.sparse import native
-from workbench.sparse.kernels import _Lease  # importing kernels also takes torch's CSR beta warning, silenced
+from workbench.sparse.buffers import Lease
+from workbench.sparse.pattern import csr_tensor  # importing pattern also takes torch's CSR beta warning, silenced
 
 __all__ = ["DagPlan", "DagPropagation", "FusedActivation", "dag_plan", "fused_activation"]
 
@@ -228,10 +229,6 @@ def _crow(rows: torch.Tensor, count: int) -> torch.Tensor:
     return crow
 
 
-def _csr(crow, col, values, shape):
-    return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
-
-
 class _Workspace:
     """Buffers of one fused pass and its backward, with every view and CSR matrix built once.
 
@@ -260,13 +257,13 @@ class _Workspace:
             shape = (g.stop - g.start, g.start)
             rows = (self.h[g.start : g.stop], self.grad[g.start : g.stop])
             self.forward_steps.append(
-                (_csr(g.crow, g.col, self.values[g.first : g.last], shape), self.h[: g.start], rows[0])
+                (csr_tensor(g.crow, g.col, self.values[g.first : g.last], shape), self.h[: g.start], rows[0])
             )
             into = g.start - g.low if g.sources is None else g.sources.numel()  # rows of the transposed block
-            matrix_t = _csr(g.crow_t, g.col_t, self.values_t[g.first : g.last], (into, shape[0]))
+            matrix_t = csr_tensor(g.crow_t, g.col_t, self.values_t[g.first : g.last], (into, shape[0]))
             target = self.grad[g.low : g.start] if g.sources is None else tmp[:into]
             self.backward_steps.append((matrix_t, rows[1], rows[0], g.sources, target))
-        self.pattern = _csr(plan.crow, plan.col, self.products, (n - sources, n))
+        self.pattern = csr_tensor(plan.crow, plan.col, self.products, (n - sources, n))
         compiled = device.type == "cpu" and plan.col.dtype == torch.int32
         self.compiled = _CompiledSteps.of(self, plan) if compiled else None
 
@@ -326,7 +323,7 @@ class DagPropagation(torch.autograd.Function):
         count = len(plan.generations)
         weights, biases = params[:count], params[count:]
         space = plan.borrow(first)
-        ctx.lease = _Lease(space.give_back)  # freed with the graph (or at once without one)
+        ctx.lease = Lease(space.give_back)  # freed with the graph (or at once without one)
         h = space.h  # [N, B], one row per neuron
         h[: plan.bounds[1]].copy_(first)
         if count:
