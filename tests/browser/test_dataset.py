@@ -36,6 +36,13 @@ def test_switching_to_digits_asks_then_resets_model_curves_and_canvas(page: Page
     assert all(len(t["x"]) == 0 for t in figure_data(page, "train-curves"))
     assert any("Start" in hint for hint in figure_hints(page, "train-curves")), figure_hints(page, "train-curves")
     expect(page.locator("#train-run-line")).to_contain_text("not trained yet")
+    # and the axes the empty figure asks for, not the ones the old curves had autoranged to
+    ranges = page.evaluate(
+        "() => { const l = document.querySelector('#train-curves .js-plotly-plot')._fullLayout;"
+        " return [l.xaxis.range, l.yaxis.range]; }"
+    )
+    assert ranges[1] == [0, 1], ranges
+    assert ranges[0][0] == 0 and ranges[0][1] >= 1, ranges
 
     # the canvas draws the new inputs (one bundled vertex) and ten outputs
     wait_cy(page, "cy.nodes('.output').length === 10 && cy.nodes('.input').length === 1")
