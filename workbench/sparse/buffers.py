@@ -68,13 +68,13 @@ class GradBuffer:
 class Lease:
     """Gives a lent buffer back when the autograd graph holding it is freed (``__del__``)."""
 
-    __slots__ = ("give_back",)
+    __slots__ = ("arguments", "give_back")
 
-    def __init__(self, give_back) -> None:
-        self.give_back = give_back
+    def __init__(self, give_back, *arguments) -> None:
+        self.give_back, self.arguments = give_back, arguments
 
     def __del__(self) -> None:
-        self.give_back()
+        self.give_back(*self.arguments)
 
 
 class Scratch:

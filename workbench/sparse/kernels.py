@@ -28,8 +28,6 @@ sparse kernels give first derivatives only (``create_graph=True`` raises).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -162,18 +160,25 @@ class _Masker:
     that is not contiguous) by the 0/1 factor.
     """
 
-    __slots__ = ("bits", "factor")
+    __slots__ = ("bits", "factor", "kernel")
 
     def __init__(self, factor: torch.Tensor, bits: torch.Tensor | None) -> None:
         self.factor, self.bits = factor, bits  # bits: None where the compiled kernels do not take the mask
+        self.kernel = None if bits is None else native.mask_kernel(factor.dtype)
+
+    def __getstate__(self) -> dict:  # the kernel is a ctypes function: looked up again after a copy
+        return {"factor": self.factor, "bits": self.bits}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["factor"], state["bits"])
 
     def _fits(self, tensor: torch.Tensor) -> bool:
         return (
-            self.bits is not None
-            and tensor.device.type == "cpu"
-            and tensor.dtype == self.factor.dtype
+            self.kernel is not None
             and tensor.is_contiguous()
+            and tensor.dtype == self.factor.dtype
             and tensor.shape == self.factor.shape
+            and tensor.device.type == "cpu"
         )
 
     def apply(self, source: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -183,7 +188,7 @@ class _Masker:
                 out = torch.empty_like(source)
             else:  # a write autograd's version check must see, as it sees torch.mul(..., out=out)
                 torch.autograd.graph.increment_version(out)
-            native.mask_kernel(source.dtype)(source.numel(), source.data_ptr(), self.bits.data_ptr(), out.data_ptr())
+            self.kernel(source.numel(), source.data_ptr(), self.bits.data_ptr(), out.data_ptr())
             return out
         return torch.mul(source, self.factor, out=out) if out is not None else source * self.factor
 
@@ -191,7 +196,7 @@ class _Masker:
         """``tensor *= mask``, in place."""
         if self._fits(tensor):
             torch.autograd.graph.increment_version(tensor)
-            native.mask_kernel(tensor.dtype)(tensor.numel(), tensor.data_ptr(), self.bits.data_ptr(), tensor.data_ptr())
+            self.kernel(tensor.numel(), tensor.data_ptr(), self.bits.data_ptr(), tensor.data_ptr())
             return tensor
         return tensor.mul_(self.factor)
 
@@ -252,7 +257,7 @@ class DenseMaskedLinear(torch.autograd.Function):
         ctx.grads, ctx.masker = grads, masker
         if out is not None:
             ctx.scratch, ctx.ticket = scratch, ticket
-            ctx.lease = Lease(functools.partial(scratch.give_back, ticket))  # freed with the graph
+            ctx.lease = Lease(scratch.give_back, ticket)  # freed with the graph
         return F.linear(x, masked, bias)
 
     @staticmethod
