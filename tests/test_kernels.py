@@ -565,3 +565,19 @@ def test_a_copied_layer_computes_with_its_own_indices(copy_with):
     torch.empty(1 << 20).fill_(-1.0)  # reuse freed memory
     for ours, ref in zip(_ours(copied, x), expected, strict=True):
         torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("copy_with", ["deepcopy", "pickle"])
+def test_a_copied_layer_keeps_working_on_the_dense_kernel(copy_with):
+    """The dense kernel's masker holds a ctypes function: a copy looks its own up again."""
+    import pickle
+
+    layer = MaskedLinearLayer(600, 500)  # 1.2 MB: the dense kernel with its scratch tensor
+    layer.mask = torch.rand(500, 600) < 0.5
+    layer.sparse_threshold = 0.0
+    x = torch.randn(3, 600)
+    expected = _reference(layer, x)
+    _ours(layer, x)  # builds the masker
+    copied = copy.deepcopy(layer) if copy_with == "deepcopy" else pickle.loads(pickle.dumps(layer))
+    for ours, ref in zip(_ours(copied, x), expected, strict=True):
+        torch.testing.assert_close(ours, ref)
