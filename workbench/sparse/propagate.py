@@ -341,9 +341,10 @@ class DagPropagation(torch.autograd.Function):
                 )
                 if not relu:
                     activation.forward_(rows)
-        for matrix, inputs, rows in space.forward_steps if compiled is None else ():
-            rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
-            activation.forward_(rows)
+        else:
+            for matrix, inputs, rows in space.forward_steps:
+                rows.addmm_(matrix, inputs)  # [n_g, B] += W_g @ h[:start]
+                activation.forward_(rows)
         ctx.save_for_backward(h, space.values, masks)
         ctx.plan, ctx.activation, ctx.space = plan, activation, space
         return h.index_select(0, plan.sinks)  # [S, B]
@@ -369,12 +370,12 @@ class DagPropagation(torch.autograd.Function):
                 compiled.spmm_t(n_g, 0, batch, crow, col, values_g, rows_address, batch, grad_address, batch, AHEAD)
         else:
             torch.index_select(values, 0, plan.perm_t, out=space.values_t)  # [E] in the transposed blocks' order
-        for matrix_t, rows, out_rows, sources_g, target in reversed(space.backward_steps) if compiled is None else ():
-            activation.backward_(rows, out_rows)
-            if sources_g is None:
-                target.addmm_(matrix_t, rows)  # [start - low, B] += W_g.T @ rows
-            else:
-                grad.index_add_(0, sources_g, torch.mm(matrix_t, rows, out=target))  # [U_g, B] into the sources
+            for matrix_t, rows, out_rows, sources_g, target in reversed(space.backward_steps):
+                activation.backward_(rows, out_rows)
+                if sources_g is None:
+                    target.addmm_(matrix_t, rows)  # [start - low, B] += W_g.T @ rows
+                else:
+                    grad.index_add_(0, sources_g, torch.mm(matrix_t, rows, out=target))  # [U_g, B] into the sources
         grad_weights: list[torch.Tensor | None] = [None] * count
         grad_biases: list[torch.Tensor | None] = [None] * count
         need_weights, need_biases = (

@@ -200,21 +200,17 @@ int NAME(linear)(int64_t batch, int64_t n_in, int64_t n_out, int64_t nblocks, co
         in_t = x_t, ld_in = batch;
     }
     if (nblocks == 0) {
-        for (int64_t r = 0; r < n_out; r++)
-            for (int64_t k = 0; k < batch; k++) y_t[r * ld_out + k] = bias ? bias[r] : 0;
+        for (int64_t r = 0; r < n_out; r++) {
+            const T start = bias ? bias[r] : 0;
+            for (int64_t k = 0; k < batch; k++) y_t[r * ld_out + k] = flags & RELU && start < 0 ? 0 : start;
+        }
     }
     for (int64_t b = 0; b < nblocks; b++) {
         const int64_t *block = blocks + b * BLOCK_FIELDS;
         const int64_t first = block[0], start = block[2];
         NAME(spmm)(n_out, batch, (const int32_t *)(intptr_t)block[3], (const int32_t *)(intptr_t)block[4],
                    val ? val + start : 0, w + first, ldw, in_t + first * ld_in, ld_in, b == 0 ? bias : 0, y_t, ld_out,
-                   b != 0, 0, 8);
-    }
-    if (flags & RELU) {
-        for (int64_t r = 0; r < n_out; r++) {
-            T *row = y_t + r * ld_out;
-            for (int64_t k = 0; k < batch; k++) row[k] = row[k] < 0 ? 0 : row[k];
-        }
+                   b != 0, flags & RELU && b == nblocks - 1, 8); /* ReLU as the last block stores its rows */
     }
     if (!(flags & WANT_T)) NAME(transpose)(n_out, batch, y_t, batch, y, ldy);
     free(scratch);
