@@ -6,9 +6,25 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import STEP_TIMEOUT, choose, cy_eval, figure_data, figure_hints, open_sample_page, wait_cy
+from .helpers import (
+    STEP_TIMEOUT,
+    choose,
+    cy_eval,
+    figure_data,
+    figure_hints,
+    fill_number,
+    generate,
+    open_sample_page,
+    wait_curve,
+    wait_cy,
+)
 
 pytestmark = pytest.mark.browser
+
+CURVE_RANGES = (
+    "() => { const l = document.querySelector('#train-curves .js-plotly-plot')._fullLayout;"
+    " return [l.xaxis.range, l.yaxis.range]; }"
+)
 
 
 def test_switching_to_digits_asks_then_resets_model_curves_and_canvas(page: Page, app_url: str) -> None:
@@ -37,10 +53,7 @@ def test_switching_to_digits_asks_then_resets_model_curves_and_canvas(page: Page
     assert any("Start" in hint for hint in figure_hints(page, "train-curves")), figure_hints(page, "train-curves")
     expect(page.locator("#train-run-line")).to_contain_text("not trained yet")
     # and the axes the empty figure asks for, not the ones the old curves had autoranged to
-    ranges = page.evaluate(
-        "() => { const l = document.querySelector('#train-curves .js-plotly-plot')._fullLayout;"
-        " return [l.xaxis.range, l.yaxis.range]; }"
-    )
+    ranges = page.evaluate(CURVE_RANGES)
     assert ranges[1] == [0, 1], ranges
     assert ranges[0][0] == 0 and ranges[0][1] >= 1, ranges
 
@@ -70,3 +83,27 @@ def test_cancelling_the_data_set_change_keeps_moons_the_model_and_its_curves(pag
     assert cy_eval(page, "cy.nodes('.input').length") == 2 and cy_eval(page, "cy.nodes('.output').length") == 2
     # the next Start trains the moons model on: the session's data set is still moons
     expect(page.locator("#train-run-line")).to_contain_text("epoch 20")
+
+
+def test_after_a_run_a_data_set_change_resets_the_curves_axes(page: Page, app_url: str) -> None:
+    """A run that began on the empty figure (fixed axes) and grew by appended points (autoranged axes) gives
+    way, on a data set change, to the empty figure's axes again, not to the run's autoranged ones."""
+    open_sample_page(page, app_url)
+    generate(page, "Watts–Strogatz", 12, 3)
+    fill_number(page, "train-epochs", 3)
+    page.click("#train-start")  # builds the design's network: the curves start from the empty figure
+    wait_curve(page, "d[0].x.length >= 2", timeout=120_000)
+    expect(page.locator("#status-pill")).to_have_text("finished", timeout=120_000)
+    grown = page.evaluate(CURVE_RANGES)
+    assert grown[1] != [0, 1], grown  # autoranged to the points
+    page.once("dialog", lambda dialog: dialog.accept())
+    choose(page, "train-dataset", "Circles (2-D)", check=False)
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#train-curves .js-plotly-plot');"
+        " return g && g.data && g.data.every(t => !t.x || t.x.length === 0); }",
+        timeout=STEP_TIMEOUT,
+    )
+    page.wait_for_timeout(500)  # the relayout after the new figure
+    ranges = page.evaluate(CURVE_RANGES)
+    assert ranges[1] == [0, 1], (grown, ranges)
+    assert ranges[0] == [0, 3], (grown, ranges)

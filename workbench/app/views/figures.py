@@ -139,6 +139,11 @@ def curves_figure(records: Sequence[dict] = (), *, epochs: float = 20, height: i
     layout["yaxis"] = {"gridcolor": GRID, "rangemode": "tozero", **({"range": [0, 1]} if not records else {})}
     layout["yaxis2"] = {"gridcolor": GRID, "range": [0, 1.02], "anchor": "x2", "tickformat": ".0%"}
     layout["annotations"] = _curve_titles()
+    if not records:
+        # Plotly keeps what its inputs did not change: a run that grew from this figure leaves these fixed
+        # ranges in its input (the points only switched autorange on), so an empty figure after it would keep
+        # the run's autoranged axes. A revision of its own makes Plotly take the empty figure's axes whole.
+        layout["uirevision"] = "empty"
     fig = go.Figure(traces, layout=layout)
     if not records:
         add_hint(fig, "Press ▶ Start to train", size=12)
@@ -160,6 +165,7 @@ def curve_patch(records: Sequence[dict]) -> Patch:
             patch["data"][i]["y"].extend(ys)
     if records:
         patch["layout"]["annotations"] = _curve_titles()
+        patch["layout"]["uirevision"] = "keep"  # the revision of a figure with points (see curves_figure)
         for axis in ("xaxis", "xaxis2", "yaxis"):
             patch["layout"][axis]["autorange"] = True
     return patch
