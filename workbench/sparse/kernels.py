@@ -5,11 +5,17 @@ kernel computes it depends on the mask, through a :class:`MaskState` that the
 layer caches until the mask changes:
 
 * every connection on: ``F.linear`` on the weight itself (nothing to mask);
-* dense (:class:`DenseMaskedLinear`): the masked weight in a reused scratch
-  tensor, the matrix products of ``nn.Linear``, the weight gradient masked in
-  place; for a weight under 256 KB in training, autograd's own
+* dense, on the compiled kernels with one torch thread
+  (:class:`FusedMaskedLinear`): matrix products of our own that apply the
+  mask, packed one bit per weight, as they pack the weight or store its
+  gradient (``_native/gemm.h``), so that no masked copy of the weight is made
+  and the gradient is not passed over a second time;
+* dense elsewhere (:class:`DenseMaskedLinear`): the masked weight in a reused
+  scratch tensor, the matrix products of ``nn.Linear``, the weight gradient
+  masked in place;
+* for a weight under 256 KB in training, autograd's own
   ``F.linear(x, weight * factor, bias)`` (a Python function's fixed cost
-  outweighs what the scratch saves there);
+  outweighs what the others save there);
 * sparse (:class:`SparseMaskedLinear`), on CPU in float32 or float64, when the
   mask keeps few enough of its weights (see :func:`sparse_threshold`): the
   products of a :class:`~workbench.sparse.pattern.SparsePattern` over the
@@ -21,9 +27,12 @@ Both masked kernels write a large weight gradient into memory the layer
 keeps once the previous step's gradient has been let go (:class:`~workbench.sparse.buffers.GradBuffer`):
 fresh memory that large faults in page by page on every step.
 
-All three compute the same values up to the order of floating-point sums;
+All compute the same values up to the order of floating-point sums;
 masked weights contribute nothing and receive a zero gradient. The dense and
 sparse kernels give first derivatives only (``create_graph=True`` raises).
+Like ``nn.Linear``, the fused products refuse a backward pass after the
+weight was changed in place since the forward pass (autograd's version
+check); the scratch kernel computes it from the masked copy it kept.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ __all__ = [
     "SPARSE_THRESHOLD",
     "SPARSE_THRESHOLD_LARGE",
     "DenseMaskedLinear",
+    "FusedMaskedLinear",
     "MaskState",
     "SparseMaskedLinear",
     "SparsePattern",
@@ -88,6 +98,7 @@ FALLBACK_MIN_WEIGHTS = 1 << 15
 #: made the step slower in the benchmark's process.
 _SMALL_BYTES = 1 << 18
 _SPARSE_DTYPES = (torch.float32, torch.float64)
+_PAD = np.zeros(32, dtype=bool)
 
 
 class MaskState:
@@ -123,7 +134,9 @@ class MaskState:
         key = ("masker", dtype, native.enabled())
         if key not in self._cache:
             compiled = mask.device.type == "cpu" and mask.is_contiguous() and native.mask_kernel(dtype) is not None
-            bits = torch.from_numpy(np.packbits(mask.numpy().reshape(-1), bitorder="little")) if compiled else None
+            # four bytes of padding: the compiled products read a row's bits four bytes at a time
+            bits = torch.from_numpy(np.packbits(np.append(mask.numpy().reshape(-1), _PAD), bitorder="little"))
+            bits = bits if compiled else None
             self._cache[key] = _Masker(self.factor(mask, dtype), bits)
         return self._cache[key]
 
@@ -150,23 +163,28 @@ class MaskState:
 
 
 class _Masker:
-    """Multiplies weight-shaped tensors by a mask.
+    """Multiplies by a mask: weight-shaped tensors, and the three products of a masked linear layer.
 
-    On the compiled kernels through the mask packed one bit per weight: a pass
-    then reads a sixteenth of the mask bytes a float factor takes, and ran
-    28-33% faster than ``torch.mul`` by the factor on the benchmark machine
-    (784x1000: 215 us against 322 us, from a cold cache; in place 162 us
-    against 202 us). Elsewhere (no compiled kernels, another device, a tensor
-    that is not contiguous) by the 0/1 factor.
+    On the compiled kernels through the mask packed one bit per weight. The
+    products (:meth:`linear`, :meth:`input_grad`, :meth:`weight_grad`) apply it
+    inside the matrix product (``_native/gemm.h``), as the weight is packed or
+    its gradient stored, so that a training step makes no masked copy of the
+    weight and no second pass over its gradient. A pass of :meth:`apply` reads
+    a sixteenth of the mask bytes a float factor takes, and ran 28-33% faster
+    than ``torch.mul`` by the factor on the benchmark machine (784x1000: 215 us
+    against 322 us, from a cold cache; in place 162 us against 202 us).
+    Elsewhere (no compiled kernels, another device, a tensor that is not
+    contiguous) by the 0/1 factor.
     """
 
-    __slots__ = ("bits", "factor", "kernel")
+    __slots__ = ("bits", "factor", "gemm", "kernel")
 
     def __init__(self, factor: torch.Tensor, bits: torch.Tensor | None) -> None:
         self.factor, self.bits = factor, bits  # bits: None where the compiled kernels do not take the mask
         self.kernel = None if bits is None else native.mask_kernel(factor.dtype)
+        self.gemm = None if bits is None else native.kernel("dense_gemm", factor.dtype)
 
-    def __getstate__(self) -> dict:  # the kernel is a ctypes function: looked up again after a copy
+    def __getstate__(self) -> dict:  # the kernels are ctypes functions: looked up again after a copy
         return {"factor": self.factor, "bits": self.bits}
 
     def __setstate__(self, state: dict) -> None:
@@ -199,6 +217,47 @@ class _Masker:
             self.kernel(tensor.numel(), tensor.data_ptr(), self.bits.data_ptr(), tensor.data_ptr())
             return tensor
         return tensor.mul_(self.factor)
+
+    def fuses(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+        """Whether the compiled products take ``x`` [M, in], ``weight`` and ``bias`` as they are (one torch
+        thread: they run on one core, where torch's products would use them all)."""
+        return (
+            self.gemm is not None
+            and x.dtype == weight.dtype == self.factor.dtype
+            and x.device.type == "cpu"
+            and weight.is_contiguous()
+            and weight.shape == self.factor.shape
+            and (bias is None or (bias.dtype == weight.dtype and bias.is_contiguous()))
+            and torch.get_num_threads() == 1
+        )
+
+    def _run(self, *arguments) -> None:
+        if self.gemm(*arguments) != 0:
+            raise MemoryError("no memory for the packed blocks of a masked matrix product")
+
+    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """``bias + x @ (weight * mask).T`` for contiguous ``x`` [M, in]: [M, out]."""
+        rows, (n_out, n_in) = x.shape[0], weight.shape
+        out = x.new_empty(rows, n_out)
+        self._run(rows, n_out, n_in, x.data_ptr(), n_in, 0, weight.data_ptr(), n_in, 1, self.bits.data_ptr(),
+                  None if bias is None else bias.data_ptr(), None, out.data_ptr(), n_out)  # fmt: skip
+        return out
+
+    def input_grad(self, grad_out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``grad_out @ (weight * mask)`` for contiguous ``grad_out`` [M, out]: [M, in]."""
+        rows, (n_out, n_in) = grad_out.shape[0], weight.shape
+        out = grad_out.new_empty(rows, n_in)
+        self._run(rows, n_in, n_out, grad_out.data_ptr(), n_out, 0, weight.data_ptr(), n_in, 0, self.bits.data_ptr(),
+                  None, None, out.data_ptr(), n_in)  # fmt: skip
+        return out
+
+    def weight_grad(self, grad_out: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``(grad_out.T @ x) * mask`` into ``out`` [out, in] (contiguous), for contiguous ``grad_out`` [M, out]
+        and ``x`` [M, in]: every entry written, masked ones zero."""
+        rows, (n_out, n_in) = x.shape[0], out.shape
+        self._run(n_out, n_in, rows, grad_out.data_ptr(), n_out, 1, x.data_ptr(), n_in, 0, None, None,
+                  self.bits.data_ptr(), out.data_ptr(), n_in)  # fmt: skip
+        return out
 
 
 def _batch_row(batch: int) -> int:
@@ -278,6 +337,37 @@ class DenseMaskedLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 
+class FusedMaskedLinear(torch.autograd.Function):
+    """``F.linear(x, weight * mask, bias)`` on the compiled products that take the mask as bits.
+
+    ``apply(x, weight, bias, masker, grads)`` with contiguous ``x`` [M, in]:
+    :meth:`_Masker.linear` forward; :meth:`_Masker.input_grad` and
+    :meth:`_Masker.weight_grad` backward, the weight gradient written into the
+    layer's :class:`~workbench.sparse.buffers.GradBuffer`. Nothing
+    weight-sized is made but that gradient. First derivatives only.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, masker, grads):  # x: [M, in] -> [M, out]
+        ctx.save_for_backward(x, weight)
+        ctx.masker, ctx.grads = masker, grads
+        return masker.linear(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):  # [M, out]
+        x, weight = ctx.saved_tensors
+        masker: _Masker = ctx.masker
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grad_out = grad_out.contiguous()
+        grad_x = masker.input_grad(grad_out, weight) if need_x else None
+        grad_weight = (
+            masker.weight_grad(grad_out, x, ctx.grads.take(weight.shape, weight, zero=False)) if need_weight else None
+        )
+        grad_bias = grad_out.sum(0) if need_bias else None
+        return grad_x, grad_weight, grad_bias, None, None
+
+
 class SparseMaskedLinear(torch.autograd.Function):
     """``F.linear(x, weight * mask, bias)`` from the kept weights only.
 
@@ -336,6 +426,13 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
         # DenseMaskedLinear saves (fresh weight-sized tensors) costs little at this size
         return F.linear(x, weight * state.factor(mask, weight.dtype), bias)
     masker = state.masker(mask, weight.dtype)
+    if masker.fuses(rows, weight, bias):
+        rows = rows.contiguous()
+        if grad:
+            out = FusedMaskedLinear.apply(rows, weight, bias, masker, layer_slot(layer, "_grads", GradBuffer))
+        else:
+            out = masker.linear(rows, weight, bias)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
     scratch = layer_slot(layer, "_scratch", Scratch)
     out, ticket = scratch.borrow(weight)
     if grad:

@@ -53,8 +53,8 @@ __all__ = [
     "suffix",
 ]
 
-_SOURCES = (Path(__file__).with_name("_native") / "kernels.c", Path(__file__).with_name("_native") / "kernels.h")
-_VERSION = 8  # workbench_kernels_version() of the C source this module calls
+_SOURCES = tuple(Path(__file__).with_name("_native") / name for name in ("kernels.c", "kernels.h", "gemm.h"))
+_VERSION = 9  # workbench_kernels_version() of the C source this module calls
 _lock = threading.Lock()
 _layer_kernels: dict = {}  # dtype -> what layer_kernels returns, once the library is built
 _state: dict = {"built": False, "lib": None, "why": None, "enabled": os.environ.get("WORKBENCH_NATIVE", "1") != "0"}
@@ -69,8 +69,9 @@ _SIGNATURES = {
     "mask_bits": [_I, _P, _P, _P],
     "linear": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _I, _P, _P, _P, _I, ctypes.c_int],
     "linear_backward": [_I, _I, _I, _I, _P, _P, _P, _I, _P, _P, _I, _P, _I],
+    "dense_gemm": [_I, _I, _I, _P, _I, ctypes.c_int, _P, _I, ctypes.c_int, _P, _P, _P, _P, _I],
 }
-_RETURNS = {"linear": ctypes.c_int, "linear_backward": ctypes.c_int}
+_RETURNS = {"linear": ctypes.c_int, "linear_backward": ctypes.c_int, "dense_gemm": ctypes.c_int}
 
 
 def _cache_dir() -> Path:
@@ -293,6 +294,8 @@ def _self_test(lib: ctypes.CDLL) -> bool:
             return False
         masked = weight * mask
         tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+        if not _dense_products_agree(lib, name, generator, dtype, tolerance):
+            return False
         if not (
             torch.allclose(y, masked @ x, atol=tolerance)
             and torch.allclose(xt, masked.t() @ g, atol=tolerance)
@@ -302,3 +305,31 @@ def _self_test(lib: ctypes.CDLL) -> bool:
         ):
             return False
     return True
+
+
+def _dense_products_agree(lib, name: str, generator: torch.Generator, dtype: torch.dtype, tolerance: float) -> bool:
+    """The three products of ``dense_gemm`` (gemm.h) against torch, at a size with whole panels, turned blocks and
+    tails in every dimension: a 20x37 weight, a batch of 13."""
+    gemm = getattr(lib, f"dense_gemm_{name}")
+    batch, out_features, in_features = 13, 20, 37
+    mask = torch.rand(out_features, in_features, generator=generator) < 0.5
+    bits = torch.from_numpy(np.packbits(np.append(mask.numpy().reshape(-1), np.zeros(32, bool)), bitorder="little"))
+    weight = torch.randn(out_features, in_features, generator=generator, dtype=dtype)
+    x = torch.randn(batch, in_features, generator=generator, dtype=dtype)
+    g = torch.randn(batch, out_features, generator=generator, dtype=dtype)
+    bias = torch.randn(out_features, generator=generator, dtype=dtype)
+    y, gx = weight.new_empty(batch, out_features), weight.new_empty(batch, in_features)
+    gw = torch.full_like(weight, float("nan"))
+    gemm(batch, out_features, in_features, x.data_ptr(), in_features, 0, weight.data_ptr(), in_features, 1,
+         bits.data_ptr(), bias.data_ptr(), None, y.data_ptr(), out_features)  # fmt: skip
+    gemm(batch, in_features, out_features, g.data_ptr(), out_features, 0, weight.data_ptr(), in_features, 0,
+         bits.data_ptr(), None, None, gx.data_ptr(), in_features)  # fmt: skip
+    gemm(out_features, in_features, batch, g.data_ptr(), out_features, 1, x.data_ptr(), in_features, 0, None, None,
+         bits.data_ptr(), gw.data_ptr(), in_features)  # fmt: skip
+    masked = weight * mask
+    return (
+        torch.allclose(y, x @ masked.t() + bias, atol=tolerance)
+        and torch.allclose(gx, g @ masked, atol=tolerance)
+        and torch.equal(gw == 0, ~mask | ((g.t() @ x) == 0))
+        and torch.allclose(gw, (g.t() @ x) * mask, atol=tolerance)
+    )

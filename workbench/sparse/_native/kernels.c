@@ -83,12 +83,63 @@ void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, d
 }
 
 
+/* out[i][r] = a[r][i]: a LANES x LANES block turned in registers (the packing of the dense products, gemm.h). */
+static inline void turn_f32(const vf32 a[8], vf32 out[8]) {
+    const vi32 low = {0, 8, 1, 9, 4, 12, 5, 13}, high = {2, 10, 3, 11, 6, 14, 7, 15};
+    const vi32 pairs_low = {0, 1, 8, 9, 4, 5, 12, 13}, pairs_high = {2, 3, 10, 11, 6, 7, 14, 15};
+    const vi32 halves_low = {0, 1, 2, 3, 8, 9, 10, 11}, halves_high = {4, 5, 6, 7, 12, 13, 14, 15};
+    vf32 b[8], c[8];
+    for (int i = 0; i < 8; i += 2) {
+        b[i] = __builtin_shuffle(a[i], a[i + 1], low);
+        b[i + 1] = __builtin_shuffle(a[i], a[i + 1], high);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        c[i] = __builtin_shuffle(b[i], b[i + 2], pairs_low);
+        c[i + 1] = __builtin_shuffle(b[i], b[i + 2], pairs_high);
+        c[i + 2] = __builtin_shuffle(b[i + 1], b[i + 3], pairs_low);
+        c[i + 3] = __builtin_shuffle(b[i + 1], b[i + 3], pairs_high);
+    }
+    for (int i = 0; i < 4; i++) {
+        out[i] = __builtin_shuffle(c[i], c[i + 4], halves_low);
+        out[i + 4] = __builtin_shuffle(c[i], c[i + 4], halves_high);
+    }
+}
+
+static inline void turn_f64(const vf64 a[4], vf64 out[4]) {
+    const vi64 low = {0, 4, 2, 6}, high = {1, 5, 3, 7}, halves_low = {0, 1, 4, 5}, halves_high = {2, 3, 6, 7};
+    const vf64 b0 = __builtin_shuffle(a[0], a[1], low), b1 = __builtin_shuffle(a[0], a[1], high);
+    const vf64 b2 = __builtin_shuffle(a[2], a[3], low), b3 = __builtin_shuffle(a[2], a[3], high);
+    out[0] = __builtin_shuffle(b0, b2, halves_low);
+    out[1] = __builtin_shuffle(b1, b3, halves_low);
+    out[2] = __builtin_shuffle(b0, b2, halves_high);
+    out[3] = __builtin_shuffle(b1, b3, halves_high);
+}
+
+
+/* Lanes of all ones where a bit of the index is set: the mask of one vector from its bits in one load (gemm.h). */
+#define LANE_BITS8(i) {-((i) & 1), -((i) >> 1 & 1), -((i) >> 2 & 1), -((i) >> 3 & 1), -((i) >> 4 & 1), -((i) >> 5 & 1), \
+                       -((i) >> 6 & 1), -((i) >> 7 & 1)}
+#define LANE_BITS4(i) {-(int64_t)((i) & 1), -(int64_t)((i) >> 1 & 1), -(int64_t)((i) >> 2 & 1), -(int64_t)((i) >> 3 & 1)}
+#define FOUR(m, i) m(i), m(i + 1), m(i + 2), m(i + 3)
+#define SIXTEEN(m, i) FOUR(m, i), FOUR(m, i + 4), FOUR(m, i + 8), FOUR(m, i + 12)
+static const vi32 mask_lanes_f32[256] __attribute__((aligned(32))) = {
+    SIXTEEN(LANE_BITS8, 0),   SIXTEEN(LANE_BITS8, 16),  SIXTEEN(LANE_BITS8, 32),  SIXTEEN(LANE_BITS8, 48),
+    SIXTEEN(LANE_BITS8, 64),  SIXTEEN(LANE_BITS8, 80),  SIXTEEN(LANE_BITS8, 96),  SIXTEEN(LANE_BITS8, 112),
+    SIXTEEN(LANE_BITS8, 128), SIXTEEN(LANE_BITS8, 144), SIXTEEN(LANE_BITS8, 160), SIXTEEN(LANE_BITS8, 176),
+    SIXTEEN(LANE_BITS8, 192), SIXTEEN(LANE_BITS8, 208), SIXTEEN(LANE_BITS8, 224), SIXTEEN(LANE_BITS8, 240)};
+static const vi64 mask_lanes_f64[16] __attribute__((aligned(32))) = {SIXTEEN(LANE_BITS4, 0)};
+#undef LANE_BITS8
+#undef LANE_BITS4
+#undef FOUR
+#undef SIXTEEN
+
 #define T float
 #define V vf32
 #define VI vi32
 #define LANES 8
 #define NAME(x) x##_f32
 #include "kernels.h"
+#include "gemm.h"
 #undef T
 #undef V
 #undef VI
@@ -101,6 +152,7 @@ void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, d
 #define LANES 4
 #define NAME(x) x##_f64
 #include "kernels.h"
+#include "gemm.h"
 #undef T
 #undef V
 #undef VI
@@ -140,4 +192,4 @@ void mask_bits_f64(int64_t n, const double *src, const uint8_t *bits, double *ds
 }
 
 /* The version of this file's interface; native.py checks it after loading. */
-int workbench_kernels_version(void) { return 8; }
+int workbench_kernels_version(void) { return 9; }
