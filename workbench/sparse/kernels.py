@@ -98,7 +98,6 @@ FALLBACK_MIN_WEIGHTS = 1 << 15
 #: made the step slower in the benchmark's process.
 _SMALL_BYTES = 1 << 18
 _SPARSE_DTYPES = (torch.float32, torch.float64)
-_PAD = np.zeros(32, dtype=bool)
 
 
 class MaskState:
@@ -134,10 +133,8 @@ class MaskState:
         key = ("masker", dtype, native.enabled())
         if key not in self._cache:
             compiled = mask.device.type == "cpu" and mask.is_contiguous() and native.mask_kernel(dtype) is not None
-            # four bytes of padding: the compiled products read a row's bits four bytes at a time
-            bits = torch.from_numpy(np.packbits(np.append(mask.numpy().reshape(-1), _PAD), bitorder="little"))
-            bits = bits if compiled else None
-            self._cache[key] = _Masker(self.factor(mask, dtype), bits)
+            bits = torch.from_numpy(np.packbits(mask.numpy().reshape(-1), bitorder="little")) if compiled else None
+            self._cache[key] = _Masker(self.factor(mask, dtype), bits, mask if compiled else None)
         return self._cache[key]
 
     def pattern(self, mask: torch.Tensor) -> SparsePattern:
@@ -165,30 +162,33 @@ class MaskState:
 class _Masker:
     """Multiplies by a mask: weight-shaped tensors, and the three products of a masked linear layer.
 
-    On the compiled kernels through the mask packed one bit per weight. The
-    products (:meth:`linear`, :meth:`input_grad`, :meth:`weight_grad`) apply it
-    inside the matrix product (``_native/gemm.h``), as the weight is packed or
-    its gradient stored, so that a training step makes no masked copy of the
-    weight and no second pass over its gradient. A pass of :meth:`apply` reads
-    a sixteenth of the mask bytes a float factor takes, and ran 28-33% faster
-    than ``torch.mul`` by the factor on the benchmark machine (784x1000: 215 us
-    against 322 us, from a cold cache; in place 162 us against 202 us).
-    Elsewhere (no compiled kernels, another device, a tensor that is not
-    contiguous) by the 0/1 factor.
+    On the compiled kernels, the products (:meth:`linear`, :meth:`input_grad`,
+    :meth:`weight_grad`) apply the mask inside the matrix product
+    (``_native/gemm.h``), as the weight is packed or its gradient stored, so
+    that a training step makes no masked copy of the weight and no second pass
+    over its gradient; they take the mask as one byte per weight, -1 where
+    kept (``lanes``). A pass of :meth:`apply` takes it packed one bit per
+    weight: it then reads a sixteenth of the mask bytes a float factor takes,
+    and ran 28-33% faster than ``torch.mul`` by the factor on the benchmark
+    machine (784x1000: 215 us against 322 us, from a cold cache; in place 162
+    us against 202 us). Elsewhere (no compiled kernels, another device, a
+    tensor that is not contiguous) by the 0/1 factor.
     """
 
-    __slots__ = ("bits", "factor", "gemm", "kernel")
+    __slots__ = ("bits", "factor", "gemm", "kernel", "lanes")
 
-    def __init__(self, factor: torch.Tensor, bits: torch.Tensor | None) -> None:
+    def __init__(self, factor: torch.Tensor, bits: torch.Tensor | None, mask: torch.Tensor | None = None) -> None:
         self.factor, self.bits = factor, bits  # bits: None where the compiled kernels do not take the mask
         self.kernel = None if bits is None else native.mask_kernel(factor.dtype)
-        self.gemm = None if bits is None else native.kernel("dense_gemm", factor.dtype)
+        self.gemm = None if mask is None else native.kernel("dense_gemm", factor.dtype)
+        self.lanes = None if self.gemm is None else mask.contiguous().view(torch.int8).neg()
 
     def __getstate__(self) -> dict:  # the kernels are ctypes functions: looked up again after a copy
-        return {"factor": self.factor, "bits": self.bits}
+        return {"factor": self.factor, "bits": self.bits, "lanes": self.lanes}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["factor"], state["bits"])
+        lanes = state["lanes"]
+        self.__init__(state["factor"], state["bits"], None if lanes is None else lanes != 0)
 
     def _fits(self, tensor: torch.Tensor) -> bool:
         return (
@@ -239,7 +239,7 @@ class _Masker:
         """``bias + x @ (weight * mask).T`` for contiguous ``x`` [M, in]: [M, out]."""
         rows, (n_out, n_in) = x.shape[0], weight.shape
         out = x.new_empty(rows, n_out)
-        self._run(rows, n_out, n_in, x.data_ptr(), n_in, 0, weight.data_ptr(), n_in, 1, self.bits.data_ptr(),
+        self._run(rows, n_out, n_in, x.data_ptr(), n_in, 0, weight.data_ptr(), n_in, 1, self.lanes.data_ptr(),
                   None if bias is None else bias.data_ptr(), None, out.data_ptr(), n_out)  # fmt: skip
         return out
 
@@ -247,7 +247,7 @@ class _Masker:
         """``grad_out @ (weight * mask)`` for contiguous ``grad_out`` [M, out]: [M, in]."""
         rows, (n_out, n_in) = grad_out.shape[0], weight.shape
         out = grad_out.new_empty(rows, n_in)
-        self._run(rows, n_in, n_out, grad_out.data_ptr(), n_out, 0, weight.data_ptr(), n_in, 0, self.bits.data_ptr(),
+        self._run(rows, n_in, n_out, grad_out.data_ptr(), n_out, 0, weight.data_ptr(), n_in, 0, self.lanes.data_ptr(),
                   None, None, out.data_ptr(), n_in)  # fmt: skip
         return out
 
@@ -256,7 +256,7 @@ class _Masker:
         and ``x`` [M, in]: every entry written, masked ones zero."""
         rows, (n_out, n_in) = x.shape[0], out.shape
         self._run(n_out, n_in, rows, grad_out.data_ptr(), n_out, 1, x.data_ptr(), n_in, 0, None, None,
-                  self.bits.data_ptr(), out.data_ptr(), n_in)  # fmt: skip
+                  self.lanes.data_ptr(), out.data_ptr(), n_in)  # fmt: skip
         return out
 
 

@@ -313,7 +313,7 @@ def _dense_products_agree(lib, name: str, generator: torch.Generator, dtype: tor
     gemm = getattr(lib, f"dense_gemm_{name}")
     batch, out_features, in_features = 13, 20, 37
     mask = torch.rand(out_features, in_features, generator=generator) < 0.5
-    bits = torch.from_numpy(np.packbits(np.append(mask.numpy().reshape(-1), np.zeros(32, bool)), bitorder="little"))
+    lanes = mask.view(torch.int8).neg()  # -1 where kept
     weight = torch.randn(out_features, in_features, generator=generator, dtype=dtype)
     x = torch.randn(batch, in_features, generator=generator, dtype=dtype)
     g = torch.randn(batch, out_features, generator=generator, dtype=dtype)
@@ -321,11 +321,11 @@ def _dense_products_agree(lib, name: str, generator: torch.Generator, dtype: tor
     y, gx = weight.new_empty(batch, out_features), weight.new_empty(batch, in_features)
     gw = torch.full_like(weight, float("nan"))
     gemm(batch, out_features, in_features, x.data_ptr(), in_features, 0, weight.data_ptr(), in_features, 1,
-         bits.data_ptr(), bias.data_ptr(), None, y.data_ptr(), out_features)  # fmt: skip
+         lanes.data_ptr(), bias.data_ptr(), None, y.data_ptr(), out_features)  # fmt: skip
     gemm(batch, in_features, out_features, g.data_ptr(), out_features, 0, weight.data_ptr(), in_features, 0,
-         bits.data_ptr(), None, None, gx.data_ptr(), in_features)  # fmt: skip
+         lanes.data_ptr(), None, None, gx.data_ptr(), in_features)  # fmt: skip
     gemm(out_features, in_features, batch, g.data_ptr(), out_features, 1, x.data_ptr(), in_features, 0, None, None,
-         bits.data_ptr(), gw.data_ptr(), in_features)  # fmt: skip
+         lanes.data_ptr(), gw.data_ptr(), in_features)  # fmt: skip
     masked = weight * mask
     return (
         torch.allclose(y, x @ masked.t() + bias, atol=tolerance)

@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h> /* the mask bytes widened to lanes in gemm.h */
+#endif
 
 typedef float vf32 __attribute__((vector_size(32)));
 typedef double vf64 __attribute__((vector_size(32)));
@@ -116,22 +119,6 @@ static inline void turn_f64(const vf64 a[4], vf64 out[4]) {
 }
 
 
-/* Lanes of all ones where a bit of the index is set: the mask of one vector from its bits in one load (gemm.h). */
-#define LANE_BITS8(i) {-((i) & 1), -((i) >> 1 & 1), -((i) >> 2 & 1), -((i) >> 3 & 1), -((i) >> 4 & 1), -((i) >> 5 & 1), \
-                       -((i) >> 6 & 1), -((i) >> 7 & 1)}
-#define LANE_BITS4(i) {-(int64_t)((i) & 1), -(int64_t)((i) >> 1 & 1), -(int64_t)((i) >> 2 & 1), -(int64_t)((i) >> 3 & 1)}
-#define FOUR(m, i) m(i), m(i + 1), m(i + 2), m(i + 3)
-#define SIXTEEN(m, i) FOUR(m, i), FOUR(m, i + 4), FOUR(m, i + 8), FOUR(m, i + 12)
-static const vi32 mask_lanes_f32[256] __attribute__((aligned(32))) = {
-    SIXTEEN(LANE_BITS8, 0),   SIXTEEN(LANE_BITS8, 16),  SIXTEEN(LANE_BITS8, 32),  SIXTEEN(LANE_BITS8, 48),
-    SIXTEEN(LANE_BITS8, 64),  SIXTEEN(LANE_BITS8, 80),  SIXTEEN(LANE_BITS8, 96),  SIXTEEN(LANE_BITS8, 112),
-    SIXTEEN(LANE_BITS8, 128), SIXTEEN(LANE_BITS8, 144), SIXTEEN(LANE_BITS8, 160), SIXTEEN(LANE_BITS8, 176),
-    SIXTEEN(LANE_BITS8, 192), SIXTEEN(LANE_BITS8, 208), SIXTEEN(LANE_BITS8, 224), SIXTEEN(LANE_BITS8, 240)};
-static const vi64 mask_lanes_f64[16] __attribute__((aligned(32))) = {SIXTEEN(LANE_BITS4, 0)};
-#undef LANE_BITS8
-#undef LANE_BITS4
-#undef FOUR
-#undef SIXTEEN
 
 #define T float
 #define V vf32
