@@ -95,7 +95,7 @@ def unfused(request):
 @pytest.mark.parametrize(
     ("lead", "n_in", "n_out"),
     [
-        ((1,), 300, 300),  # one row: a short tile
+        ((2,), 300, 300),  # two rows: a short tile
         ((13,), 37, 20000),  # inputs narrower than a panel; outputs past one block of 1,024
         ((2, 75), 530, 1030),  # 150 rows: past one block of 144; a sum past one block of 512; 3-D input
         ((64,), 784, 1000),  # the benchmark's layer
@@ -129,6 +129,16 @@ def test_fused_products_without_bias_input_gradient_or_contiguous_gradient():
     torch.testing.assert_close(layer.weight.grad, x.sum(0).expand(500, 600) * layer.mask)
     with torch.no_grad():  # inference: the same product, no graph
         torch.testing.assert_close(layer(x), out.detach())
+
+
+def test_a_single_row_takes_the_scratch_kernel_with_the_same_values():
+    """One row is a matrix-vector product: the fused products would pack the whole weight for it."""
+    _needs_compiled()
+    layer = _big_layer(2)
+    x = torch.randn(1, BIG)
+    assert _kernel(layer(x.requires_grad_())) == "DenseMaskedLinearBackward"
+    for fast, ref in zip(_fast(layer, x), _reference(layer, x), strict=True):
+        torch.testing.assert_close(fast, ref)
 
 
 def test_fused_products_refuse_a_weight_changed_before_the_backward_pass():
