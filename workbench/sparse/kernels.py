@@ -74,7 +74,13 @@ __all__ = [
 #: 4096x4096: inference at batch 1 breaks even between 0.05 and 0.1 of the
 #: weights kept, at batch 8 between 0.1 and 0.2, at batch 64 between 0.5 and
 #: 0.6, at batch 1,000 between 0.3 and 0.4 (4096x4096: 0.2 and 0.3); training
-#: at batch 64 between 0.3 and 0.4, at batch 1,000 between 0.2 and 0.3.
+#: at batch 64 between 0.3 and 0.4, at batch 1,000 between 0.2 and 0.3. Measured
+#: again once the dense kernel applied the mask inside its own products
+#: (:class:`FusedMaskedLinear`, 0.65x-1.02x the time of the one before from two
+#: rows): the crossovers moved down, and the table still lies below them. Batch
+#: 8: between 0.05 and 0.1 (4096x4096: 0.1 and 0.15); batch 64: training
+#: between 0.25 and 0.3, inference 0.3 and 0.4; batch 1,000: training 0.2 and
+#: 0.25 (4096x4096: 0.2), inference 0.25 and 0.3 (4096x4096: 0.2 and 0.25).
 SPARSE_THRESHOLD = ((1, 0.05, 0.05), (8, 0.1, 0.1), (32, 0.2, 0.3))
 #: The most a layer of at least :data:`SPARSE_LARGE_WEIGHTS` weights gets, ``(training, inference)``: at
 #: 4096x4096 and batch 1,000 the sparse kernel took 0.84x the dense one's time at 0.2 of the weights kept.
