@@ -77,11 +77,13 @@ __all__ = [
 #: at batch 64 between 0.3 and 0.4, at batch 1,000 between 0.2 and 0.3. Measured
 #: again once the dense kernel applied the mask inside its own products
 #: (:class:`FusedMaskedLinear`, 0.65x-1.02x the time of the one before from two
-#: rows): the crossovers moved down, and the table still lies below them. Batch
-#: 8: between 0.05 and 0.1 (4096x4096: 0.1 and 0.15); batch 64: training
-#: between 0.25 and 0.3, inference 0.3 and 0.4; batch 1,000: training 0.2 and
-#: 0.25 (4096x4096: 0.2), inference 0.25 and 0.3 (4096x4096: 0.2 and 0.25).
-SPARSE_THRESHOLD = ((1, 0.05, 0.05), (8, 0.1, 0.1), (32, 0.2, 0.3))
+#: rows): the crossovers moved down. Batch 8: near 0.09 (sparse over dense at
+#: 0.08: 0.85x-0.94x, save 300x100 training at 1.02x; at 0.09: 0.87x-1.06x;
+#: 4096x4096 between 0.1 and 0.15), so that row went from 0.1 to 0.08; batch 64:
+#: training between 0.25 and 0.3, inference 0.3 and 0.4; batch 1,000: training
+#: 0.2 and 0.25 (4096x4096: 0.2), inference 0.25 and 0.3 (4096x4096: 0.2 and
+#: 0.25). Batch 1 keeps the kernel before (see ``_Masker.fuses``).
+SPARSE_THRESHOLD = ((1, 0.05, 0.05), (8, 0.08, 0.08), (32, 0.2, 0.3))
 #: The most a layer of at least :data:`SPARSE_LARGE_WEIGHTS` weights gets, ``(training, inference)``: at
 #: 4096x4096 and batch 1,000 the sparse kernel took 0.84x the dense one's time at 0.2 of the weights kept.
 SPARSE_THRESHOLD_LARGE = (0.2, 0.2)
