@@ -528,6 +528,24 @@ def test_the_dense_kernels_masker_multiplies_by_the_mask(path, dtype, shape):
         torch.testing.assert_close(masker.apply(strided), strided * mask, rtol=0, atol=0)
 
 
+def test_the_maskers_factor_is_made_on_first_use_from_its_own_copy_of_the_mask():
+    """With the compiled kernels a layer holds no 0/1 factor (4 bytes a weight) until a tensor they do not take
+    needs it, and that factor is the mask the masker was made from, whatever the layer's mask became since."""
+    if not native.available():
+        pytest.skip(f"compiled kernels: {native.status()}")
+    layer = MaskedLinearLayer(600, 500)
+    layer.mask = torch.rand(500, 600, generator=torch.Generator().manual_seed(3)) < 0.5
+    before = layer.mask.clone()
+    x = torch.randn(4, 600, requires_grad=True)
+    layer(x).sum().backward()  # the fused products
+    masker = layer._mask_state().masker(layer.mask, torch.float32)
+    assert masker._factor is None
+    layer.mask[:] = True  # in place: a new state from here on; the old masker keeps its copies
+    strided = torch.randn(600, 500).t()  # not contiguous: the factor
+    torch.testing.assert_close(masker.apply(strided), strided * before, rtol=0, atol=0)
+    assert masker._factor is not None and masker._factor.dtype == torch.float32
+
+
 def test_on_the_compiled_dense_kernel_masked_nan_weights_count_for_nothing():
     if not native.available():
         pytest.skip(f"compiled kernels: {native.status()}")

@@ -141,8 +141,7 @@ class MaskState:
         key = ("masker", dtype, native.enabled())
         if key not in self._cache:
             compiled = mask.device.type == "cpu" and mask.is_contiguous() and native.mask_kernel(dtype) is not None
-            bits = torch.from_numpy(np.packbits(mask.numpy().reshape(-1), bitorder="little")) if compiled else None
-            self._cache[key] = _Masker(self.factor(mask, dtype), bits, mask if compiled else None)
+            self._cache[key] = _Masker(mask, dtype, compiled, self._cache.get("factor"))
         return self._cache[key]
 
     def pattern(self, mask: torch.Tensor) -> SparsePattern:
@@ -183,27 +182,50 @@ class _Masker:
     tensor that is not contiguous) by the 0/1 factor.
     """
 
-    __slots__ = ("bits", "factor", "gemm", "kernel", "lanes")
+    __slots__ = ("_factor", "bits", "dtype", "gemm", "kernel", "lanes", "shape")
 
-    def __init__(self, factor: torch.Tensor, bits: torch.Tensor | None, mask: torch.Tensor | None = None) -> None:
-        self.factor, self.bits = factor, bits  # bits: None where the compiled kernels do not take the mask
-        self.kernel = None if bits is None else native.mask_kernel(factor.dtype)
-        self.gemm = None if mask is None else native.kernel("dense_gemm", factor.dtype)
-        self.lanes = None if self.gemm is None else mask.contiguous().view(torch.int8).neg()
+    def __init__(
+        self, mask: torch.Tensor, dtype: torch.dtype, compiled: bool, factor: torch.Tensor | None = None
+    ) -> None:
+        """Copies of ``mask`` (bool, contiguous where ``compiled``) in the forms the kernels take: a later change
+        of the mask does not reach them. ``factor``: the 0/1 factor where one is at hand already."""
+        self.dtype, self.shape = dtype, mask.shape
+        self.bits = self.lanes = self.kernel = self.gemm = None
+        if compiled:
+            self.bits = torch.from_numpy(np.packbits(mask.numpy().reshape(-1), bitorder="little"))
+            self.lanes = mask.view(torch.int8).neg()  # a copy: -1 where kept
+        self._factor = factor if factor is not None or compiled else mask.view(torch.uint8).to(dtype)
+        self._find_kernels()
+
+    def _find_kernels(self) -> None:
+        if self.bits is not None:
+            self.kernel = native.mask_kernel(self.dtype)
+            self.gemm = native.kernel("dense_gemm", self.dtype)
+
+    @property
+    def factor(self) -> torch.Tensor:
+        """The mask as 0/1 in the weight's dtype. With the compiled kernels it is made on first use (from the
+        copy of the mask held here), since they need it only for tensors they do not take: on a 4096x4096 layer
+        it is 64 MB."""
+        if self._factor is None:
+            self._factor = self.lanes.neg().view(torch.uint8).to(self.dtype)
+        return self._factor
 
     def __getstate__(self) -> dict:  # the kernels are ctypes functions: looked up again after a copy
-        return {"factor": self.factor, "bits": self.bits, "lanes": self.lanes}
+        return {name: getattr(self, name) for name in ("_factor", "bits", "dtype", "lanes", "shape")}
 
     def __setstate__(self, state: dict) -> None:
-        lanes = state["lanes"]
-        self.__init__(state["factor"], state["bits"], None if lanes is None else lanes != 0)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.kernel = self.gemm = None
+        self._find_kernels()
 
     def _fits(self, tensor: torch.Tensor) -> bool:
         return (
             self.kernel is not None
             and tensor.is_contiguous()
-            and tensor.dtype == self.factor.dtype
-            and tensor.shape == self.factor.shape
+            and tensor.dtype == self.dtype
+            and tensor.shape == self.shape
             and tensor.device.type == "cpu"
         )
 
@@ -238,10 +260,10 @@ class _Masker:
         return (
             self.gemm is not None
             and x.shape[0] > 1
-            and x.dtype == weight.dtype == self.factor.dtype
+            and x.dtype == weight.dtype == self.dtype
             and x.device.type == "cpu"
             and weight.is_contiguous()
-            and weight.shape == self.factor.shape
+            and weight.shape == self.shape
             and (bias is None or (bias.dtype == weight.dtype and bias.is_contiguous()))
             and torch.get_num_threads() == 1
         )
