@@ -24,69 +24,11 @@ static inline void store_v8(float *p, vf32 v) { memcpy(p, &v, sizeof v); }
 static inline vf64 load_v4(const double *p) { vf64 v; memcpy(&v, p, sizeof v); return v; }
 static inline void store_v4(double *p, vf64 v) { memcpy(p, &v, sizeof v); }
 
-/* dst[c, r] = src[r, c] for r < rows, c < cols: tiles of 8x8 floats (4x4 doubles) turned in registers. */
 typedef int32_t vi32 __attribute__((vector_size(32)));
 typedef int64_t vi64 __attribute__((vector_size(32)));
 
-void transpose_f32(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd) {
-    const vi32 low = {0, 8, 1, 9, 4, 12, 5, 13}, high = {2, 10, 3, 11, 6, 14, 7, 15};
-    const vi32 pairs_low = {0, 1, 8, 9, 4, 5, 12, 13}, pairs_high = {2, 3, 10, 11, 6, 7, 14, 15};
-    const vi32 halves_low = {0, 1, 2, 3, 8, 9, 10, 11}, halves_high = {4, 5, 6, 7, 12, 13, 14, 15};
-    int64_t r0 = 0;
-    for (; r0 + 8 <= rows; r0 += 8) {
-        int64_t c0 = 0;
-        for (; c0 + 8 <= cols; c0 += 8) {
-            const float *s = src + r0 * lds + c0;
-            vf32 a[8], b[8], c[8];
-            for (int i = 0; i < 8; i++) a[i] = load_v8(s + i * lds);
-            for (int i = 0; i < 8; i += 2) {
-                b[i] = __builtin_shuffle(a[i], a[i + 1], low);
-                b[i + 1] = __builtin_shuffle(a[i], a[i + 1], high);
-            }
-            for (int i = 0; i < 8; i += 4) {
-                c[i] = __builtin_shuffle(b[i], b[i + 2], pairs_low);
-                c[i + 1] = __builtin_shuffle(b[i], b[i + 2], pairs_high);
-                c[i + 2] = __builtin_shuffle(b[i + 1], b[i + 3], pairs_low);
-                c[i + 3] = __builtin_shuffle(b[i + 1], b[i + 3], pairs_high);
-            }
-            float *d = dst + c0 * ldd + r0;
-            for (int i = 0; i < 4; i++) {
-                store_v8(d + i * ldd, __builtin_shuffle(c[i], c[i + 4], halves_low));
-                store_v8(d + (i + 4) * ldd, __builtin_shuffle(c[i], c[i + 4], halves_high));
-            }
-        }
-        for (; c0 < cols; c0++)
-            for (int64_t k = 0; k < 8; k++) dst[c0 * ldd + r0 + k] = src[(r0 + k) * lds + c0];
-    }
-    for (; r0 < rows; r0++)
-        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r0] = src[r0 * lds + c];
-}
-
-void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, double *dst, int64_t ldd) {
-    const vi64 low = {0, 4, 2, 6}, high = {1, 5, 3, 7}, halves_low = {0, 1, 4, 5}, halves_high = {2, 3, 6, 7};
-    int64_t r0 = 0;
-    for (; r0 + 4 <= rows; r0 += 4) {
-        int64_t c0 = 0;
-        for (; c0 + 4 <= cols; c0 += 4) {
-            const double *s = src + r0 * lds + c0;
-            const vf64 a0 = load_v4(s), a1 = load_v4(s + lds), a2 = load_v4(s + 2 * lds), a3 = load_v4(s + 3 * lds);
-            const vf64 b0 = __builtin_shuffle(a0, a1, low), b1 = __builtin_shuffle(a0, a1, high);
-            const vf64 b2 = __builtin_shuffle(a2, a3, low), b3 = __builtin_shuffle(a2, a3, high);
-            double *d = dst + c0 * ldd + r0;
-            store_v4(d, __builtin_shuffle(b0, b2, halves_low));
-            store_v4(d + ldd, __builtin_shuffle(b1, b3, halves_low));
-            store_v4(d + 2 * ldd, __builtin_shuffle(b0, b2, halves_high));
-            store_v4(d + 3 * ldd, __builtin_shuffle(b1, b3, halves_high));
-        }
-        for (; c0 < cols; c0++)
-            for (int64_t k = 0; k < 4; k++) dst[c0 * ldd + r0 + k] = src[(r0 + k) * lds + c0];
-    }
-    for (; r0 < rows; r0++)
-        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r0] = src[r0 * lds + c];
-}
-
-
-/* out[i][r] = a[r][i]: a LANES x LANES block turned in registers (the packing of the dense products, gemm.h). */
+/* out[i][r] = a[r][i]: a block of 8x8 floats (4x4 doubles) turned in registers, for the transposes below and the
+ * packing of the dense products (gemm.h). */
 static inline void turn_f32(const vf32 a[8], vf32 out[8]) {
     const vi32 low = {0, 8, 1, 9, 4, 12, 5, 13}, high = {2, 10, 3, 11, 6, 14, 7, 15};
     const vi32 pairs_low = {0, 1, 8, 9, 4, 5, 12, 13}, pairs_high = {2, 3, 10, 11, 6, 7, 14, 15};
@@ -117,6 +59,43 @@ static inline void turn_f64(const vf64 a[4], vf64 out[4]) {
     out[2] = __builtin_shuffle(b0, b2, halves_high);
     out[3] = __builtin_shuffle(b1, b3, halves_high);
 }
+
+/* dst[c, r] = src[r, c] for r < rows, c < cols: tiles of 8x8 floats (4x4 doubles) turned in registers. */
+void transpose_f32(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd) {
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int64_t c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8) {
+            vf32 a[8], turned[8];
+            for (int i = 0; i < 8; i++) a[i] = load_v8(src + (r0 + i) * lds + c0);
+            turn_f32(a, turned);
+            for (int i = 0; i < 8; i++) store_v8(dst + (c0 + i) * ldd + r0, turned[i]);
+        }
+        for (; c0 < cols; c0++)
+            for (int64_t k = 0; k < 8; k++) dst[c0 * ldd + r0 + k] = src[(r0 + k) * lds + c0];
+    }
+    for (; r0 < rows; r0++)
+        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r0] = src[r0 * lds + c];
+}
+
+void transpose_f64(int64_t rows, int64_t cols, const double *src, int64_t lds, double *dst, int64_t ldd) {
+    int64_t r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4) {
+        int64_t c0 = 0;
+        for (; c0 + 4 <= cols; c0 += 4) {
+            vf64 a[4], turned[4];
+            for (int i = 0; i < 4; i++) a[i] = load_v4(src + (r0 + i) * lds + c0);
+            turn_f64(a, turned);
+            for (int i = 0; i < 4; i++) store_v4(dst + (c0 + i) * ldd + r0, turned[i]);
+        }
+        for (; c0 < cols; c0++)
+            for (int64_t k = 0; k < 4; k++) dst[c0 * ldd + r0 + k] = src[(r0 + k) * lds + c0];
+    }
+    for (; r0 < rows; r0++)
+        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r0] = src[r0 * lds + c];
+}
+
+
 
 
 
