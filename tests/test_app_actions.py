@@ -142,6 +142,8 @@ def test_generate_replaces_the_design_remembers_the_recipe_and_bad_values_keep_i
         session, "generate", {"generator": "watts_strogatz", "values": {"n": 12, "k": 4, "p": 0.2}, "seed": 3}
     )
     assert "12 vertices" in result.message and result.level == "success"
+    # no "build it" in a message that stays on screen after the model is built: the design hint says that
+    assert "build" not in result.message.lower()
     assert session.source == DesignSource("generator", "watts_strogatz", {"n": 12, "k": 4, "p": 0.2}, 3)
     edges = list(session.design.graph.edges)
     with pytest.raises(GraphError, match="rows m must be an integer of at least 1"):

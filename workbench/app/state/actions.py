@@ -111,7 +111,8 @@ def _generate(session: Session, name, values, seed) -> ActionResult:
     gen = GENERATORS[name]
     session.source = DesignSource("generator", name, dict(values or {}), None if seed in (None, "") else int(seed))
     return ActionResult(
-        f"Generated {gen.title}: {graph.number_of_nodes()} vertices, {edge_count(graph)} edges. Build it to train it.",
+        # what to do next is the design hint's to say: it follows the model, where this message would go stale
+        f"Generated {gen.title}: {graph.number_of_nodes()} vertices, {edge_count(graph)} edges.",
         "success",
     )
 
