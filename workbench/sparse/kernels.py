@@ -6,10 +6,10 @@ layer caches until the mask changes:
 
 * every connection on: ``F.linear`` on the weight itself (nothing to mask);
 * dense, on the compiled kernels with one torch thread
-  (:class:`FusedMaskedLinear`): matrix products of our own that apply the
-  mask, packed one bit per weight, as they pack the weight or store its
-  gradient (``_native/gemm.h``), so that no masked copy of the weight is made
-  and the gradient is not passed over a second time;
+  and two rows or more (:class:`FusedMaskedLinear`): matrix products of our
+  own that apply the mask (one byte per weight) as they pack the weight or
+  store its gradient (``_native/gemm.h``), so that no masked copy of the
+  weight is made and the gradient is not passed over a second time;
 * dense elsewhere (:class:`DenseMaskedLinear`): the masked weight in a reused
   scratch tensor, the matrix products of ``nn.Linear``, the weight gradient
   masked in place;
@@ -375,7 +375,7 @@ class DenseMaskedLinear(torch.autograd.Function):
 
 
 class FusedMaskedLinear(torch.autograd.Function):
-    """``F.linear(x, weight * mask, bias)`` on the compiled products that take the mask as bits.
+    """``F.linear(x, weight * mask, bias)`` on the compiled products that apply the mask inside the product.
 
     ``apply(x, weight, bias, masker, grads)`` with contiguous ``x`` [M, in]:
     :meth:`_Masker.linear` forward; :meth:`_Masker.input_grad` and
