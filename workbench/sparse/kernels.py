@@ -436,6 +436,11 @@ class SparseMaskedLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None
 
 
+def _like_input(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``out`` [M, out] of the rows of ``x`` [..., in], with ``x``'s leading dimensions again."""
+    return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
+
+
 def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) -> torch.Tensor:
     """``F.linear(x, layer.weight * mask, layer.bias)`` on the kernel ``state`` calls for.
 
@@ -457,7 +462,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
             out = SparseMaskedLinear.apply(rows, weight, bias, pattern, grads)  # [M, out]
         else:  # inference: nothing that needs a gradient takes part, so no graph
             out = pattern.linear(rows, weight, bias)[0]
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
+        return _like_input(out, x)
     if grad and weight.element_size() * weight.numel() < _SMALL_BYTES:
         # small: autograd's own product, free of a Python function's fixed cost (about 0.1 ms a step); what
         # DenseMaskedLinear saves (fresh weight-sized tensors) costs little at this size
@@ -469,7 +474,7 @@ def masked_linear(layer, x: torch.Tensor, state: MaskState, mask: torch.Tensor) 
             out = FusedMaskedLinear.apply(rows, weight, bias, masker, layer_slot(layer, "_grads", GradBuffer))
         else:
             out = masker.linear(rows, weight, bias)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
+        return _like_input(out, x)
     scratch = layer_slot(layer, "_scratch", Scratch)
     out, ticket = scratch.borrow(weight)
     if grad:

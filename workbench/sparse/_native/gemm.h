@@ -92,24 +92,15 @@ static void NAME(pack_a)(const T *a, int64_t lda, int a_cols, int64_t i0, int64_
 static void NAME(pack_b)(const T *b, int64_t ldb, int b_cols, const int8_t *mask, int64_t p0, int64_t kc, int64_t j0,
                          int cols, T *bp) {
     int64_t k = 0;
-    if (!b_cols) {
-        if (cols == GM_NR) {
-            for (; k < kc; k++) {
-                const int64_t at = (p0 + k) * ldb + j0;
-                V low = NAME(load)(b + at), high = NAME(load)(b + at + LANES);
-                if (mask) low = NAME(masked)(low, NAME(keep)(mask, at)), high = NAME(masked)(high, NAME(keep)(mask, at + LANES));
-                NAME(store)(bp + k * GM_NR, low);
-                NAME(store)(bp + k * GM_NR + LANES, high);
-            }
+    if (cols == GM_NR && !b_cols) {
+        for (; k < kc; k++) {
+            const int64_t at = (p0 + k) * ldb + j0;
+            V low = NAME(load)(b + at), high = NAME(load)(b + at + LANES);
+            if (mask) low = NAME(masked)(low, NAME(keep)(mask, at)), high = NAME(masked)(high, NAME(keep)(mask, at + LANES));
+            NAME(store)(bp + k * GM_NR, low);
+            NAME(store)(bp + k * GM_NR + LANES, high);
         }
-        for (; k < kc; k++)
-            for (int j = 0; j < GM_NR; j++) {
-                const int64_t at = (p0 + k) * ldb + j0 + j;
-                bp[k * GM_NR + j] = j < cols && (!mask || NAME(on)(mask, at)) ? b[at] : 0;
-            }
-        return;
-    }
-    if (cols == GM_NR) {
+    } else if (cols == GM_NR) {
         for (; k + LANES <= kc; k += LANES)
             for (int half = 0; half < 2; half++) {
                 V rows[LANES], turned[LANES];
@@ -122,9 +113,11 @@ static void NAME(pack_b)(const T *b, int64_t ldb, int b_cols, const int8_t *mask
                 for (int i = 0; i < LANES; i++) NAME(store)(bp + (k + i) * GM_NR + half * LANES, turned[i]);
             }
     }
+    /* what the vector loops left: a narrow panel, or the last k of turned blocks */
+    const int64_t step_k = b_cols ? 1 : ldb, step_j = b_cols ? ldb : 1;
     for (; k < kc; k++)
         for (int j = 0; j < GM_NR; j++) {
-            const int64_t at = (j0 + j) * ldb + p0 + k;
+            const int64_t at = (p0 + k) * step_k + (j0 + j) * step_j;
             bp[k * GM_NR + j] = j < cols && (!mask || NAME(on)(mask, at)) ? b[at] : 0;
         }
 }
