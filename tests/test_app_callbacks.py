@@ -18,7 +18,7 @@ from workbench.app import create_app, ids
 from workbench.app.callbacks.design import canvas_outputs
 from workbench.app.callbacks.edge import error_message, session_callback
 from workbench.app.callbacks.page import count_texts
-from workbench.app.callbacks.prune import preview_outputs, summary_lines
+from workbench.app.callbacks.prune import preview_outputs, preview_value, summary_lines
 from workbench.app.callbacks.train import epoch_text, run_line, status
 from workbench.app.state.session import Session
 from workbench.app.state.settings import Settings
@@ -216,6 +216,14 @@ def test_a_slider_move_sends_the_previews_codes_and_says_it_is_a_preview():
     assert out["masks"]["codes"].count("-") == round(0.3 * 84) and "a preview" not in str(out["summary"])
     empty = preview_outputs(Session("e", Workspace(DATASETS)), PruneSetting())
     assert "Build or load a model to prune it" in json.dumps(empty["density"], default=str)
+
+
+def test_the_preview_follows_the_slider_even_when_a_new_model_fired_in_the_same_call():
+    new_model, moved = f"{ids.MODEL_VERSION}.data", f"{ids.PRUNE_SLIDER}.value"
+    assert preview_value({new_model}, 60, 0.0) == 0.0  # a new model alone: from the session's setting
+    assert preview_value({new_model, moved}, 60, 0.0) == 60  # a key pressed meanwhile: the slider's value
+    assert preview_value({moved}, 35, 0.0) == 35
+    assert preview_value(set(), 20, 0.0) == 20  # the first call of the page
 
 
 def test_canvas_outputs_send_elements_only_when_the_drawing_changed():

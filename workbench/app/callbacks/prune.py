@@ -23,7 +23,7 @@ from workbench.app.views.figures import density_figure, empty_figure, histogram_
 from workbench.app.views.widgets import alert
 from workbench.errors import WorkbenchError
 
-__all__ = ["preview_outputs", "register", "slider_marks", "summary_lines"]
+__all__ = ["preview_outputs", "preview_value", "register", "slider_marks", "summary_lines"]
 
 
 def slider_marks(ws: Workspace, mode: str) -> tuple[float, float, float, dict]:
@@ -97,6 +97,17 @@ def preview_outputs(session, setting: PruneSetting, *, whole: bool = True) -> di
     return out
 
 
+_NEW_MODEL, _SLIDER_MOVED = f"{ids.MODEL_VERSION}.data", f"{ids.PRUNE_SLIDER}.value"
+
+
+def preview_value(triggered: set[str], value, stored: float):
+    """The setting the preview shows, given the inputs that fired (``"id.prop"``): a new model alone starts again
+    from the session's setting (zero); a slider move counts, even when it came in the same call as a new model
+    (a key pressed while the new model's callbacks were on their way), so the label never contradicts the
+    slider."""
+    return stored if _NEW_MODEL in triggered and _SLIDER_MOVED not in triggered else value
+
+
 def register(app, store) -> None:
     """Define the pruning card's callbacks on ``app``."""
 
@@ -162,12 +173,12 @@ def register(app, store) -> None:
     def preview(session, *, value, scope, model_version, mode):
         """Masks at the slider's setting, drawn on the graph and in the plots; the model is not changed."""
         ws = session.workspace
-        if ctx.triggered_id == ids.MODEL_VERSION:
-            value = ws.prune.value  # a new model: the slider starts again from zero
+        triggered = {item["prop_id"] for item in ctx.triggered if item.get("prop_id") != "."}
+        value = preview_value(triggered, value, ws.prune.value)
         mode = mode if mode in ("percent", "threshold") else "percent"
         number = read_number(0 if value is None else value, "Pruning slider", low=0)
         setting = PruneSetting(mode, scope if scope in ("global", "layer") and mode == "percent" else "global", number)
-        return preview_outputs(session, setting, whole=ctx.triggered_id in (None, ids.MODEL_VERSION))
+        return preview_outputs(session, setting, whole=not triggered or _NEW_MODEL in triggered)
 
     @session_callback(
         app,
